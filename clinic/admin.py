@@ -1,0 +1,142 @@
+"""Django admin: operators (superusers) see every clinic; clinic admins see only their own.
+
+Patient data is read-only here: changes go through the API, whose services enforce the rules
+and write the audit trail. Opening a patient record in the admin is audited like an API read.
+"""
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from clinic.audit import audit_record
+from clinic.models import AccessToken, AuditEvent, Clinic, EnrollmentCode, Patient, User
+
+
+def admin_clinic_id(request: HttpRequest) -> int | None:
+    """The clinic a clinic admin manages here; None for anyone else (superusers included)."""
+    user = request.user
+    if isinstance(user, User) and user.is_active and user.role == User.Role.ADMIN:
+        return user.clinic_id
+    return None
+
+
+def is_clinic_admin(request: HttpRequest) -> bool:
+    return admin_clinic_id(request) is not None
+
+
+class ClinicScopedAdmin(admin.ModelAdmin):
+    """Superusers see everything; a clinic admin sees the rows of their clinic, read-only."""
+
+    clinic_path = "clinic"
+    patient_path: str | None = None
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        clinic_id = admin_clinic_id(request)
+        return queryset.none() if clinic_id is None else queryset.filter(**{f"{self.clinic_path}_id": clinic_id})
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or is_clinic_admin(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.is_superuser or is_clinic_admin(request)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None and self.patient_path is not None:
+            patient = obj
+            for part in self.patient_path.split("__") if self.patient_path else []:
+                patient = getattr(patient, part)
+            audit_record(
+                actor=request.user if isinstance(request.user, User) else None,
+                patient=patient,
+                action="read",
+                resource_type=obj._meta.model_name,
+                resource_id=obj.pk,
+                detail={"via": "admin"},
+            )
+        return obj
+
+
+@admin.register(Clinic)
+class ClinicAdmin(ClinicScopedAdmin):
+    clinic_path = "id"
+    list_display = ["name", "phone", "notification_email", "created_at"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        clinic_id = admin_clinic_id(request)
+        return queryset.none() if clinic_id is None else queryset.filter(pk=clinic_id)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # A clinic admin sets their clinic's phone, alert e-mail and webhook here.
+        return request.user.is_superuser or is_clinic_admin(request)
+
+
+@admin.register(User)
+class StaffAdmin(UserAdmin):
+    list_display = ["username", "clinic", "role", "email", "is_active", "last_login"]
+    list_filter = ["role", "is_active", "clinic"]
+    fieldsets = (*(UserAdmin.fieldsets or ()), ("Clinic", {"fields": ("clinic", "role")}))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        clinic_id = admin_clinic_id(request)
+        return queryset.none() if clinic_id is None else queryset.filter(clinic_id=clinic_id)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or is_clinic_admin(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.is_superuser or is_clinic_admin(request)
+
+
+@admin.register(Patient)
+class PatientAdmin(ClinicScopedAdmin):
+    patient_path = ""
+    list_display = ["mrn", "family_name", "given_name", "birth_date", "diagnosis", "is_active"]
+    list_filter = ["diagnosis", "is_active"]
+    search_fields = ["mrn", "family_name", "given_name"]
+    exclude = ["user"]
+
+
+@admin.register(EnrollmentCode)
+class EnrollmentCodeAdmin(ClinicScopedAdmin):
+    clinic_path = "patient__clinic"
+    list_display = ["patient", "created_by", "created_at", "expires_at", "redeemed_at"]
+    exclude = ["digest"]
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(ClinicScopedAdmin):
+    clinic_path = "user__clinic"
+    list_display = ["user", "kind", "device_name", "created_at", "expires_at", "revoked_at"]
+    list_filter = ["kind"]
+    exclude = ["digest"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ClinicScopedAdmin):
+    list_display = ["occurred_at", "actor_label", "action", "resource_type", "resource_id", "patient", "outcome"]
+    list_filter = ["action", "outcome", "resource_type"]
+    search_fields = ["actor_label", "resource_id", "request_id"]
+    date_hierarchy = "occurred_at"

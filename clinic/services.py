@@ -1,0 +1,269 @@
+"""Every write of the clinic app: clinics, staff, patients, enrollment and tokens."""
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic import tokens
+from clinic.audit import audit_record
+from clinic.models import AccessToken, Clinic, EnrollmentCode, Patient, User
+
+# Who may do what. Roles are described in clinic.vocabulary.STAFF_ROLES.
+PATIENT_EDITORS = frozenset({User.Role.ADMIN, User.Role.CLINICIAN, User.Role.NURSE})
+ENROLLERS = PATIENT_EDITORS
+
+PATIENT_FIELDS = frozenset(
+    {"mrn", "given_name", "family_name", "birth_date", "sex", "time_zone", "diagnosis", "is_active"}
+)
+
+
+def require_role(user: User, roles: frozenset[str] | set[str], action: str) -> None:
+    """Refuse (403) a staff action the user's role does not allow."""
+    if not user.is_clinic_staff or user.role not in roles:
+        raise PermissionDenied(f"Your role may not {action}.")
+
+
+def validate_time_zone(name: str) -> None:
+    if name not in zoneinfo.available_timezones():
+        raise ValidationError({"time_zone": f"'{name}' is not an IANA time zone (for example Europe/London)."})
+
+
+@transaction.atomic
+def clinic_create(*, name: str, admin_username: str, admin_password: str, admin_email: str = "") -> Clinic:
+    """Create a clinic and its first administrator."""
+    if Clinic.objects.filter(name=name).exists():
+        raise ValidationError({"name": f"A clinic named '{name}' already exists."})
+    clinic = Clinic.objects.create(name=name)
+    staff_create(
+        actor=None,
+        clinic=clinic,
+        username=admin_username,
+        password=admin_password,
+        role=User.Role.ADMIN,
+        email=admin_email,
+    )
+    return clinic
+
+
+@transaction.atomic
+def staff_create(
+    *,
+    actor: User | None,
+    username: str,
+    password: str,
+    role: str,
+    clinic: Clinic | None = None,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+) -> User:
+    """Add a staff member to the actor's clinic (clinic admins only); ``actor=None`` is an operator."""
+    if actor is not None:
+        require_role(actor, {User.Role.ADMIN}, "add staff")
+        clinic = actor.clinic
+    if clinic is None:
+        raise ValueError("staff_create needs a clinic when called by an operator")
+    if role not in {User.Role.ADMIN, User.Role.CLINICIAN, User.Role.NURSE, User.Role.THERAPIST}:
+        raise ValidationError({"role": f"'{role}' is not a staff role."})
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": "This username is taken."})
+    user = User(
+        username=username,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        clinic=clinic,
+        role=role,
+        # Clinic admins manage their clinic's records in the Django admin too (scoped there).
+        is_staff=role == User.Role.ADMIN,
+    )
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+    user.save()
+    audit_record(
+        actor=actor,
+        clinic_id=clinic.pk,
+        action="create",
+        resource_type="staff",
+        resource_id=user.pk,
+        detail={"username": username, "role": role},
+    )
+    return user
+
+
+def _check_patient_fields(fields: dict[str, Any]) -> None:
+    unknown = set(fields) - PATIENT_FIELDS
+    if unknown:
+        raise ValueError(f"not patient fields: {sorted(unknown)}")
+    if "time_zone" in fields:
+        validate_time_zone(fields["time_zone"])
+    birth_date = fields.get("birth_date")
+    if isinstance(birth_date, date) and birth_date > timezone.localdate():
+        raise ValidationError({"birth_date": "The birth date is in the future."})
+
+
+@transaction.atomic
+def patient_create(*, actor: User, **fields: Any) -> Patient:
+    """Register a patient in the actor's clinic."""
+    require_role(actor, PATIENT_EDITORS, "register patients")
+    _check_patient_fields(fields)
+    patient = Patient(clinic=actor.clinic, **fields)
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError as exc:
+        raise ValidationError({"mrn": "Another patient of this clinic has this MRN."}) from exc
+    audit_record(actor=actor, patient=patient, action="create", resource_type="patient", resource_id=patient.pk)
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, actor: User, patient: Patient, **fields: Any) -> Patient:
+    """Change a patient's registration details; the audit record lists the fields changed."""
+    require_role(actor, PATIENT_EDITORS, "change patients")
+    _check_patient_fields(fields)
+    changed = {name: value for name, value in fields.items() if getattr(patient, name) != value}
+    if not changed:
+        return patient
+    for name, value in changed.items():
+        setattr(patient, name, value)
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError as exc:
+        raise ValidationError({"mrn": "Another patient of this clinic has this MRN."}) from exc
+    audit_record(
+        actor=actor,
+        patient=patient,
+        action="update",
+        resource_type="patient",
+        resource_id=patient.pk,
+        detail={"fields": sorted(changed)},
+    )
+    return patient
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    """A secret shown to its owner once, with the row that stores its digest."""
+
+    secret: str
+    expires_at: Any
+    row: Any
+
+
+@transaction.atomic
+def enrollment_code_create(*, actor: User, patient: Patient) -> IssuedSecret:
+    """Issue a one-time enrollment code for the patient's phone; earlier unused codes stay valid."""
+    require_role(actor, ENROLLERS, "enroll patients")
+    if not patient.is_active:
+        raise ValidationError({"patient": "This patient is discharged; reactivate them before enrolling a phone."})
+    code = tokens.new_enrollment_code()
+    row = EnrollmentCode.objects.create(
+        patient=patient,
+        digest=tokens.digest(code),
+        created_by=actor,
+        expires_at=timezone.now() + timedelta(hours=settings.ENROLLMENT_CODE_TTL_HOURS),
+    )
+    audit_record(actor=actor, patient=patient, action="create", resource_type="enrollment_code", resource_id=row.pk)
+    return IssuedSecret(code, row.expires_at, row)
+
+
+class EnrollmentRefused(Exception):
+    """The code is unknown, used, expired, or its patient is discharged (one message for all)."""
+
+
+@transaction.atomic
+def enrollment_redeem(*, code: str, device_name: str) -> IssuedSecret:
+    """Exchange an enrollment code for a patient token, exactly once."""
+    now = timezone.now()
+    code_digest = tokens.digest(tokens.normalize_enrollment_code(code))
+    # The conditional UPDATE is the claim: of two phones racing with one code, one gets 1 row.
+    claimed = EnrollmentCode.objects.filter(
+        digest=code_digest, redeemed_at__isnull=True, expires_at__gt=now, patient__is_active=True
+    ).update(redeemed_at=now)
+    if not claimed:
+        raise EnrollmentRefused
+    enrollment = EnrollmentCode.objects.select_related("patient").get(digest=code_digest)
+    patient = Patient.objects.select_for_update().get(pk=enrollment.patient_id)
+    user = patient.user
+    if user is None:
+        user = User.objects.create_user(
+            username=f"patient-{patient.pk}", password=None, clinic_id=patient.clinic_id, role=User.Role.PATIENT
+        )
+        patient.user = user
+        patient.save(update_fields=["user", "updated_at"])
+    issued = _token_issue(
+        user=user,
+        kind=AccessToken.Kind.PATIENT,
+        device_name=device_name,
+        ttl=timedelta(days=settings.PATIENT_TOKEN_TTL_DAYS),
+    )
+    audit_record(
+        actor=user,
+        patient=patient,
+        action="enroll",
+        resource_type="access_token",
+        resource_id=issued.row.pk,
+        detail={"device_name": device_name, "enrollment_code": enrollment.pk},
+    )
+    return issued
+
+
+def _token_issue(*, user: User, kind: str, device_name: str, ttl: timedelta) -> IssuedSecret:
+    secret = tokens.new_token()
+    row = AccessToken.objects.create(
+        user=user,
+        kind=kind,
+        digest=tokens.digest(secret),
+        device_name=device_name,
+        expires_at=timezone.now() + ttl,
+    )
+    return IssuedSecret(secret, row.expires_at, row)
+
+
+class LoginRefused(Exception):
+    """Wrong username or password, or not a clinic staff account."""
+
+
+@transaction.atomic
+def staff_token_issue(*, username: str, password: str, device_name: str = "") -> IssuedSecret:
+    """Log a staff member in: check the password and issue a staff token."""
+    user = authenticate(username=username, password=password)
+    if user is None or not isinstance(user, User) or not user.is_clinic_staff:
+        raise LoginRefused
+    issued = _token_issue(
+        user=user,
+        kind=AccessToken.Kind.STAFF,
+        device_name=device_name,
+        ttl=timedelta(hours=settings.STAFF_TOKEN_TTL_HOURS),
+    )
+    audit_record(actor=user, action="login", resource_type="access_token", resource_id=issued.row.pk)
+    return issued
+
+
+@transaction.atomic
+def token_revoke(*, actor: User, token: AccessToken) -> None:
+    """Revoke a token now: the caller's own, or (staff) one of their clinic's patients' devices."""
+    if token.user_id != actor.pk:
+        require_role(actor, ENROLLERS, "revoke a patient's device")
+    AccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    patient = getattr(token.user, "patient", None) if token.user.is_patient else None
+    audit_record(
+        actor=actor,
+        patient=patient,
+        action="revoke",
+        resource_type="access_token",
+        resource_id=token.pk,
+    )

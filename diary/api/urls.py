@@ -1,0 +1,16 @@
+from django.urls import path
+
+from diary.api import views
+
+urlpatterns = [
+    path("diary/entries", views.DiaryEntries.as_view(), name="diary-entries"),
+    path("diary/entries/<uuid:entry_id>", views.DiaryEntryDetail.as_view(), name="diary-entry"),
+    path("diary/entries/<uuid:entry_id>/history", views.DiaryEntryHistory.as_view(), name="diary-entry-history"),
+    path("diary/adherence", views.AdherenceLogs.as_view(), name="adherence-logs"),
+    path("diary/adherence/<uuid:log_id>", views.AdherenceLogDetail.as_view(), name="adherence-log"),
+    path("alerts", views.AlertList.as_view(), name="alerts"),
+    path("alerts/<uuid:alert_id>", views.AlertDetail.as_view(), name="alert"),
+    path("alerts/<uuid:alert_id>/acknowledge", views.AlertAcknowledge.as_view(), name="alert-acknowledge"),
+    path("alerts/<uuid:alert_id>/resolve", views.AlertResolve.as_view(), name="alert-resolve"),
+    path("vocabularies", views.Vocabularies.as_view(), name="vocabularies"),
+]

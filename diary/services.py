@@ -1,0 +1,346 @@
+"""Every write of the diary app: entries, corrections, adherence logs, red-flag alerts."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, models, transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from clinic.audit import audit_record
+from clinic.models import Patient, User
+from config.celery_app import enqueue_on_commit
+from config.db import bulk_insert
+from diary import tasks
+from diary.models import IMPACT_COLUMNS, AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision
+from diary.vocabulary import RED_FLAGS
+
+Row = TypeVar("Row", DiaryEntry, AdherenceLog)
+
+
+@dataclass
+class ItemOutcome:
+    """What happened to one item of an upload."""
+
+    index: int
+    id: UUID | None
+    status: str  # "created", "replayed" or "rejected"
+    row: Any = None
+    errors: dict[str, list[str]] | None = None
+
+
+@dataclass
+class Upload:
+    outcomes: list[ItemOutcome]
+    alerts: list[Alert] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+
+def _store_new(
+    model: type[Row], *, patient: Patient, items: Sequence[tuple[int, Row]]
+) -> tuple[list[ItemOutcome], list[Row]]:
+    """Insert the rows whose ids are new; an id already stored is a replay, or a conflict if
+    it belongs to another patient. Returns the outcomes in item order and the new rows."""
+    ids = {row.id for _, row in items}
+    # Most uploads are new: look up only the ids first, and load whole rows only for replays.
+    owners = dict(model.objects.filter(id__in=ids).values_list("id", "patient_id"))
+    replays = [i for i, owner in owners.items() if owner == patient.pk]
+    stored: dict[UUID, Any] = {row.id: row for row in model.objects.filter(id__in=replays)} if replays else {}
+    stored.update({i: model(id=i, patient_id=owner) for i, owner in owners.items() if owner != patient.pk})
+    outcomes, new_rows = [], []
+    for index, row in items:
+        existing = stored.get(row.id)
+        if existing is None:
+            stored[row.id] = row
+            new_rows.append(row)
+            outcomes.append(ItemOutcome(index, row.id, "created", row))
+        elif existing.patient_id != patient.pk:
+            outcomes.append(ItemOutcome(index, row.id, "rejected", errors={"id": ["This id is already in use."]}))
+        else:
+            outcomes.append(ItemOutcome(index, row.id, "replayed", existing))
+    bulk_insert(new_rows)
+    return outcomes, new_rows
+
+
+def _retrying_once_on_race(store: Callable[[], Upload]) -> Upload:
+    """Run an upload; if a concurrent upload of the same ids won the insert, run it again.
+
+    Two retries of one batch can arrive together (a phone that timed out and retried). Both
+    see the ids as new; the second insert fails on the primary key once the first commits.
+    The second attempt then finds them stored and answers them as replays.
+    """
+    try:
+        with transaction.atomic():
+            return store()
+    except IntegrityError:
+        with transaction.atomic():
+            return store()
+
+
+def entry_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """Model fields of an entry from validated input (see ``DiaryEntryInput``)."""
+    fields = {name: value for name, value in data.items() if name not in ("id", "impact")}
+    if "occurred_at" in data:
+        occurred: datetime = data["occurred_at"]
+        fields["utc_offset_minutes"] = int(occurred.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+        fields["local_date"] = occurred.date()
+        fields["local_hour"] = occurred.hour
+    if "impact" in data:
+        for domain, column in IMPACT_COLUMNS.items():
+            fields[column] = data["impact"].get(domain)
+    return fields
+
+
+def record_diary_entries(*, actor: User, patient: Patient, entries: Sequence[tuple[int, dict[str, Any]]]) -> Upload:
+    """Store a patient's new diary entries; replays create nothing. Red flags raise urgent alerts
+    in the same transaction, and staff are notified once it commits."""
+
+    def store() -> Upload:
+        rows = [(index, DiaryEntry(id=data["id"], patient=patient, **entry_fields(data))) for index, data in entries]
+        outcomes, created = _store_new(DiaryEntry, patient=patient, items=rows)
+        alerts = [_red_flag_alert(entry, patient, entry.red_flags) for entry in created if entry.red_flags]
+        Alert.objects.bulk_create(alerts)
+        if created:
+            audit_record(
+                actor=actor,
+                patient=patient,
+                action="create",
+                resource_type="diary_entry",
+                detail={"ids": [str(entry.id) for entry in created]},
+            )
+        for alert in alerts:
+            enqueue_on_commit(tasks.notify_alert, str(alert.pk))
+        return Upload(outcomes, alerts)
+
+    return _retrying_once_on_race(store)
+
+
+def _red_flag_alert(entry: DiaryEntry, patient: Patient, flags: list[str]) -> Alert:
+    labels = [RED_FLAGS[flag].label for flag in flags]
+    return Alert(
+        clinic_id=patient.clinic_id,
+        patient=patient,
+        kind=Alert.Kind.RED_FLAG,
+        priority=Alert.Priority.URGENT,
+        title=f"Red flag: {', '.join(labels)}",
+        details={
+            "red_flags": flags,
+            "labels": labels,
+            "contexts": sorted({RED_FLAGS[flag].attrs["context"] for flag in flags}),
+            "occurred_at": entry.local_occurred_at.isoformat(),
+            "severity": entry.severity,
+        },
+        diary_entry=entry,
+        needs_notification=True,
+        dedupe_key=f"red_flag:{entry.id}:{entry.version}",
+    )
+
+
+def urgent_advice(patient: Patient, alerts: Sequence[Alert]) -> dict[str, Any] | None:
+    """What the app shows at once after a red flag: contact the clinic now."""
+    if not alerts:
+        return None
+    phone = patient.clinic.phone
+    call = f"Call {patient.clinic.name} now on {phone}." if phone else f"Contact {patient.clinic.name} now."
+    return {
+        "alert_ids": [alert.pk for alert in alerts],
+        "message": (
+            f"What you reported can be a sign of a problem that needs care today. {call} "
+            "If you cannot reach the clinic and feel very unwell, call your local emergency number."
+        ),
+        "clinic_phone": phone,
+    }
+
+
+def _check_can_change(actor: User, entry: DiaryEntry | AdherenceLog, expected_version: int | None) -> None:
+    if not actor.is_patient or entry.patient.user_id != actor.pk:
+        raise PermissionDenied("Only the patient can correct their own diary.")
+    if entry.deleted_at is not None:
+        raise PermissionDenied("This entry was deleted.")
+    window = timedelta(days=settings.DIARY_EDIT_WINDOW_DAYS)
+    if entry.created_at < timezone.now() - window:
+        raise PermissionDenied(
+            f"Entries can be corrected for {settings.DIARY_EDIT_WINDOW_DAYS} days after they were sent."
+        )
+    if expected_version is not None and getattr(entry, "version", expected_version) != expected_version:
+        raise VersionMismatch
+
+
+class VersionMismatch(Exception):
+    """The client changed an entry from an out-of-date copy (If-Match did not match)."""
+
+
+def entry_snapshot(entry: DiaryEntry) -> dict[str, Any]:
+    """The content of one version of an entry, kept in its history."""
+    return {
+        "occurred_at": entry.local_occurred_at.isoformat(),
+        "severity": entry.severity,
+        "spasm_count": entry.spasm_count,
+        "duration_minutes": entry.duration_minutes,
+        "body_regions": entry.body_regions,
+        "triggers": entry.triggers,
+        "relief": entry.relief,
+        "impact": entry.impact,
+        "red_flags": entry.red_flags,
+        "side_effects": entry.side_effects,
+        "notes": entry.notes,
+    }
+
+
+def _lock(entry: DiaryEntry) -> DiaryEntry:
+    return DiaryEntry.objects.select_for_update().select_related("patient__clinic").get(pk=entry.pk)
+
+
+@transaction.atomic
+def diary_entry_update(
+    *, actor: User, entry: DiaryEntry, changes: dict[str, Any], expected_version: int | None = None
+) -> Upload:
+    """Correct a recent entry; the previous version is kept. Newly reported red flags alert."""
+    entry = _lock(entry)
+    _check_can_change(actor, entry, expected_version)
+    fields = entry_fields(changes)
+    if all(getattr(entry, name) == value for name, value in fields.items()):
+        return Upload([ItemOutcome(0, entry.id, "replayed", entry)])
+    DiaryEntryRevision.objects.create(
+        entry=entry,
+        version=entry.version,
+        snapshot=entry_snapshot(entry),
+        change=DiaryEntryRevision.Change.UPDATE,
+        changed_by=actor,
+    )
+    new_flags = [flag for flag in fields.get("red_flags", []) if flag not in entry.red_flags]
+    for name, value in fields.items():
+        setattr(entry, name, value)
+    entry.version += 1
+    entry.save()
+    alerts = []
+    if new_flags:
+        alerts = [_red_flag_alert(entry, entry.patient, new_flags)]
+        Alert.objects.bulk_create(alerts)
+        enqueue_on_commit(tasks.notify_alert, str(alerts[0].pk))
+    audit_record(
+        actor=actor,
+        patient=entry.patient,
+        action="update",
+        resource_type="diary_entry",
+        resource_id=entry.pk,
+        detail={"fields": sorted(fields), "version": entry.version},
+    )
+    return Upload([ItemOutcome(0, entry.id, "updated", entry)], alerts)
+
+
+@transaction.atomic
+def diary_entry_delete(*, actor: User, entry: DiaryEntry, expected_version: int | None = None) -> None:
+    """Delete a recent entry: it leaves lists and trends, and stays in the history."""
+    entry = _lock(entry)
+    _check_can_change(actor, entry, expected_version)
+    DiaryEntryRevision.objects.create(
+        entry=entry,
+        version=entry.version,
+        snapshot=entry_snapshot(entry),
+        change=DiaryEntryRevision.Change.DELETE,
+        changed_by=actor,
+    )
+    entry.deleted_at = timezone.now()
+    entry.version += 1
+    entry.save(update_fields=["deleted_at", "version", "updated_at"])
+    audit_record(actor=actor, patient=entry.patient, action="delete", resource_type="diary_entry", resource_id=entry.pk)
+
+
+def record_adherence_logs(*, actor: User, patient: Patient, logs: Sequence[tuple[int, dict[str, Any]]]) -> Upload:
+    """Store a patient's new adherence logs; replays create nothing."""
+
+    def store() -> Upload:
+        rows = [
+            (
+                index,
+                AdherenceLog(
+                    id=data["id"],
+                    patient=patient,
+                    date=data["date"],
+                    therapy_minutes=data["therapy"],
+                    orthosis_hours=data["orthoses"],
+                    missed_doses=data["missed_doses"],
+                    notes=data["notes"],
+                ),
+            )
+            for index, data in logs
+        ]
+        outcomes, created = _store_new(AdherenceLog, patient=patient, items=rows)
+        if created:
+            audit_record(
+                actor=actor,
+                patient=patient,
+                action="create",
+                resource_type="adherence_log",
+                detail={"ids": [str(log.id) for log in created]},
+            )
+        return Upload(outcomes)
+
+    return _retrying_once_on_race(store)
+
+
+@transaction.atomic
+def adherence_log_delete(*, actor: User, log: AdherenceLog) -> None:
+    """Withdraw a recent adherence log (it leaves adherence figures; the row is kept)."""
+    _check_can_change(actor, log, None)
+    AdherenceLog.objects.filter(pk=log.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
+    audit_record(actor=actor, patient=log.patient, action="delete", resource_type="adherence_log", resource_id=log.pk)
+
+
+def _alert_transition(*, actor: User, alert: Alert, allowed_from: list[str], action: str, **changes: Any) -> Alert:
+    if not actor.is_clinic_staff or actor.clinic_id != alert.clinic_id:
+        raise PermissionDenied("Only staff of the patient's clinic can change an alert.")
+    # Conditional UPDATE: two nurses pressing the button at once change the alert once.
+    updated = Alert.objects.filter(pk=alert.pk, status__in=allowed_from).update(**changes)
+    alert.refresh_from_db()
+    if updated:
+        audit_record(
+            actor=actor,
+            patient_id=alert.patient_id,
+            clinic_id=alert.clinic_id,
+            action=action,
+            resource_type="alert",
+            resource_id=alert.pk,
+        )
+    return alert
+
+
+@transaction.atomic
+def alert_acknowledge(*, actor: User, alert: Alert) -> Alert:
+    """Mark an open alert as seen by a member of staff; acknowledging twice changes nothing."""
+    return _alert_transition(
+        actor=actor,
+        alert=alert,
+        allowed_from=[Alert.Status.OPEN],
+        action="acknowledge",
+        status=Alert.Status.ACKNOWLEDGED,
+        acknowledged_at=timezone.now(),
+        acknowledged_by=actor,
+    )
+
+
+@transaction.atomic
+def alert_resolve(*, actor: User, alert: Alert, note: str = "") -> Alert:
+    """Close an alert with what was done; an open alert is acknowledged by the same act."""
+    now = timezone.now()
+    return _alert_transition(
+        actor=actor,
+        alert=alert,
+        allowed_from=[Alert.Status.OPEN, Alert.Status.ACKNOWLEDGED],
+        action="resolve",
+        status=Alert.Status.RESOLVED,
+        resolved_at=now,
+        resolved_by=actor,
+        resolution_note=note,
+        acknowledged_at=Coalesce("acknowledged_at", Value(now, output_field=models.DateTimeField())),
+        acknowledged_by_id=Coalesce("acknowledged_by_id", Value(actor.pk, output_field=models.BigIntegerField())),
+    )

@@ -1,0 +1,103 @@
+"""End to end with the real broker and a real Celery worker process (PostgreSQL and Redis).
+
+.ci/run provides both; the embedded run leaves these tests out (see conftest).
+"""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from pytest_httpserver import HTTPServer
+
+from config.celery_app import app as celery_app
+from diary.models import Alert
+from tests.conftest import bearer_client, enroll
+from tests.factories import ClinicFactory, PatientFactory
+
+pytestmark = [pytest.mark.live_worker, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process on a queue of its own, reading the test database; tasks really go through Redis."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "CELERY_QUEUE": queue,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+            "-Q",
+            queue,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    saved = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.task_default_queue = queue
+    celery_app.conf.broker_url = settings.CELERY_BROKER_URL
+    try:
+        yield worker
+    finally:
+        celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = saved
+        worker.terminate()
+        output, _ = worker.communicate(timeout=30)
+        print(output.decode(errors="replace")[-4000:])  # noqa: T201  shown when the test fails
+
+
+def wait_for(predicate, timeout: float = 45.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_worker_delivers_a_red_flag_notification_end_to_end(
+    celery_worker_process, httpserver: HTTPServer, entry_payload
+):
+    clinic = ClinicFactory(webhook_url=httpserver.url_for("/alerts"), webhook_secret="k")
+    patient = PatientFactory(clinic=clinic)
+    httpserver.expect_request("/alerts", method="POST").respond_with_data("ok")
+    api = bearer_client(enroll(patient))
+
+    response = api.post("/api/v1/diary/entries", entry_payload(red_flags=["fever"]), format="json")
+
+    assert response.status_code == 201
+    alert = Alert.objects.get()
+    assert wait_for(lambda: Alert.objects.filter(pk=alert.pk, notified_at__isnull=False).exists())
+    request, _ = httpserver.log[0]
+    assert request.json["alert_id"] == str(alert.pk)
+    alert.refresh_from_db()
+    assert (alert.notify_attempts, alert.email_sent_at is not None) == (1, True)
