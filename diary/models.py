@@ -153,6 +153,12 @@ class Alert(models.Model):
 
     class Kind(models.TextChoices):
         RED_FLAG = "red_flag", "Red flag reported"
+        PUMP_REFILL_DUE = "pump_refill_due", "Pump refill due"
+        PUMP_DOSE_CHECK = "pump_dose_check", "Pump dose change to check"
+        SEVERITY_WORSENING = "severity_worsening", "Severity worsening"
+        SPASMS_DOUBLED = "spasms_doubled", "Spasm count doubled"
+        INJECTION_WEAR_OFF = "injection_wear_off", "Injection wearing off early"
+        DIARY_SILENT = "diary_silent", "No diary entries"
 
     class Priority(models.TextChoices):
         URGENT = "urgent", "Urgent"

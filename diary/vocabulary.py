@@ -4,51 +4,7 @@ Source keys in brackets refer to §7 of ``clinical-reference.md``. Where the ref
 no standard code, a word has only its code in our own code system (added by ``Vocabulary``).
 """
 
-from clinic.vocabulary import SNOMED, Coding, Vocabulary, Word
-
-# Body regions a patient marks on a body map. Site codes are SNOMED CT body structures verified
-# in DICOM CID 4 / CID 4031 [DCM4] [DCM4031]; the side is a separate laterality qualifier.
-_SIDED_SITES = [
-    ("shoulder", "shoulder", "16982005", "Shoulder"),
-    ("upper_arm", "upper arm", "40983000", "Upper arm"),
-    ("elbow", "elbow", "16953009", "Elbow joint"),
-    ("forearm", "forearm", "14975008", "Forearm"),
-    ("wrist", "wrist", "74670003", "Wrist joint"),
-    ("hand", "hand", "85562004", "Hand"),
-    ("thumb", "thumb", "76505004", "Thumb"),
-    ("fingers", "fingers", "7569003", "Finger"),
-    ("hip", "hip", "29836001", "Hip"),
-    ("thigh", "thigh", "68367000", "Thigh"),
-    ("knee", "knee", "72696002", "Knee"),
-    ("calf", "calf", "30021000", "Lower leg"),
-    ("ankle", "ankle", "70258002", "Ankle joint"),
-    ("foot", "foot", "56459004", "Foot"),
-    ("toes", "toes", "29707007", "Toe"),
-]
-_LIMB_OF_SITE = {
-    **dict.fromkeys(["shoulder", "upper_arm", "elbow", "forearm", "wrist", "hand", "thumb", "fingers"], "upper"),
-    **dict.fromkeys(["hip", "thigh", "knee", "calf", "ankle", "foot", "toes"], "lower"),
-}
-
-BODY_REGIONS = Vocabulary(
-    "body-region",
-    "Body regions",
-    [
-        *(
-            Word(
-                f"{side}_{site}",
-                f"{side.capitalize()} {label}",
-                (Coding(SNOMED, code, display),),
-                {"site": site, "laterality": side, "limb": _LIMB_OF_SITE[site]},
-            )
-            for side in ("left", "right")
-            for site, label, code, display in _SIDED_SITES
-        ),
-        Word("trunk", "Trunk or back", (Coding(SNOMED, "22943007", "Trunk"),), {"site": "trunk", "limb": "axial"}),
-        Word("neck", "Neck", (Coding(SNOMED, "45048000", "Neck"),), {"site": "neck", "limb": "axial"}),
-    ],
-    description="Where the spasm or stiffness was felt. Site codes are SNOMED CT; the side is a laterality qualifier.",
-)
+from clinic.vocabulary import BODY_REGIONS, Vocabulary, Word  # noqa: F401  (re-exported for the diary)
 
 
 def _local(name: str, label: str, **attrs: object) -> Word:
@@ -158,8 +114,8 @@ RED_FLAGS = Vocabulary(
     description="Signs that need the clinic now. Every one creates an urgent alert.",
 )
 
+# Body regions are shared with care plans and live in clinic.vocabulary; imported here for the diary.
 VOCABULARIES: list[Vocabulary] = [
-    BODY_REGIONS,
     TRIGGERS,
     RELIEF_MEASURES,
     IMPACT_DOMAINS,
