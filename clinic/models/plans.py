@@ -6,6 +6,10 @@ nothing is overwritten, so trends can compare before and after and the history i
 A version dated in the future (a titration step) becomes the current one on its date.
 Injection sessions and pump refills are events: recorded once, corrected only by voiding.
 ``revision`` counts changes to an item and is its ETag for ``If-Match``.
+
+A change dated before versions that have not yet taken effect (the rest of a titration)
+supersedes them: they stay in the history with ``superseded_at`` set and never take effect.
+Reads of what is in effect use ``in_force()`` on a version queryset.
 """
 
 import uuid
@@ -29,6 +33,7 @@ from clinic.vocabulary import (
 )
 
 SIDES = [("left", "Left"), ("right", "Right")]
+IN_FORCE = Q(superseded_at__isnull=True)
 SIDES_OR_BOTH = [*SIDES, ("bilateral", "Both sides")]
 
 
@@ -43,11 +48,22 @@ class PlanItem(models.Model):
         abstract = True
 
 
+class PlanVersionQuerySet(models.QuerySet):
+    def in_force(self) -> "PlanVersionQuerySet":
+        """Versions that take (or took) effect: not superseded before their date."""
+        return self.filter(superseded_at__isnull=True)
+
+
 class PlanVersion(models.Model):
     effective_from = models.DateField(help_text="The day this version takes effect.")
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    superseded_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when a later change cancelled this version before it took effect."
+    )
+
+    objects = PlanVersionQuerySet.as_manager()
 
     class Meta:
         abstract = True
@@ -79,7 +95,9 @@ class MedicationDose(PlanVersion):
     class Meta:
         ordering = ["effective_from", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["regimen", "effective_from"], name="medication_dose_one_per_day"),
+            models.UniqueConstraint(
+                fields=["regimen", "effective_from"], name="medication_dose_one_per_day", condition=IN_FORCE
+            ),
             models.CheckConstraint(
                 name="medication_dose_given_or_stopped",
                 condition=Q(stopped=True, dose_mg__isnull=True, times_per_day__isnull=True)
@@ -142,7 +160,7 @@ class ItbDose(PlanVersion):
     class Meta:
         ordering = ["effective_from", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["pump", "effective_from"], name="itb_dose_one_per_day"),
+            models.UniqueConstraint(fields=["pump", "effective_from"], name="itb_dose_one_per_day", condition=IN_FORCE),
             models.CheckConstraint(name="itb_dose_positive", condition=Q(daily_dose_mcg__gt=0)),
         ]
 
@@ -256,7 +274,9 @@ class TherapyPlanVersion(PlanVersion):
     class Meta:
         ordering = ["effective_from", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["plan", "effective_from"], name="therapy_version_one_per_day"),
+            models.UniqueConstraint(
+                fields=["plan", "effective_from"], name="therapy_version_one_per_day", condition=IN_FORCE
+            ),
         ]
 
     def __str__(self) -> str:
@@ -312,7 +332,9 @@ class OrthoticPlanVersion(PlanVersion):
     class Meta:
         ordering = ["effective_from", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["plan", "effective_from"], name="orthotic_version_one_per_day"),
+            models.UniqueConstraint(
+                fields=["plan", "effective_from"], name="orthotic_version_one_per_day", condition=IN_FORCE
+            ),
             models.CheckConstraint(
                 name="orthotic_hours_0_24",
                 condition=Q(hours_per_day__isnull=True) | Q(hours_per_day__gt=0, hours_per_day__lte=24),
