@@ -14,6 +14,11 @@ from decimal import Decimal
 from clinic.vocabulary import BOTULINUM_PRODUCTS, MUSCLES, ORAL_DRUGS
 
 
+def plain(number: Decimal) -> str:
+    """A quantity as people write it: 450, 12.5 (not 450.0 or 4.5E+2)."""
+    return format(number.normalize(), "f")
+
+
 @dataclass(frozen=True)
 class RuleBreach:
     """A limit a plan change would exceed, said with the limit and its source."""
@@ -37,7 +42,7 @@ def oral_dose_breaches(drug: str, dose_mg: Decimal, times_per_day: int) -> list[
         breaches.append(
             RuleBreach(
                 "dose_mg",
-                f"{daily:g} mg a day is above the label maximum of {attrs['max_daily_mg']} mg a day "
+                f"{plain(daily)} mg a day is above the label maximum of {attrs['max_daily_mg']} mg a day "
                 f"for {ORAL_DRUGS[drug].label.lower()} ({attrs['limit_source']}).",
             )
         )
@@ -69,15 +74,6 @@ class PastSession:
     total_units: Decimal
 
 
-def months_before(day: date, months: int) -> date:
-    """The same day ``months`` calendar months earlier (the last day of a shorter month)."""
-    month_index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(month_index, 12)
-    month += 1
-    days_in_month = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
-    return date(year, month, min(day.day, days_in_month))
-
-
 def toxin_session_breaches(
     *,
     product: str,
@@ -97,24 +93,27 @@ def toxin_session_breaches(
         breaches.append(RuleBreach("product", f"{label} has no spasticity indication ({source})."))
     maximum = attrs.get("max_units_per_session")
     if maximum is not None and total > maximum:
-        breaches.append(RuleBreach("sites", f"{total:g} U is above the {maximum} U maximum per session ({source})."))
+        breaches.append(
+            RuleBreach("sites", f"{plain(total)} U is above the {maximum} U maximum per session ({source}).")
+        )
     for limb in ("upper", "lower"):
         limb_maximum = attrs.get(f"max_units_{limb}_limb")
         limb_total = sum((i.units for i in injections if MUSCLES[i.muscle].attrs["limb"] == limb), Decimal(0))
         if limb_maximum is not None and limb_total > limb_maximum:
             breaches.append(
-                RuleBreach("sites", f"{limb_total:g} U in the {limb} limb is above {limb_maximum} U ({source}).")
+                RuleBreach("sites", f"{plain(limb_total)} U in the {limb} limb is above {limb_maximum} U ({source}).")
             )
     same_product = [s for s in earlier_sessions if s.product == product and s.injected_on <= injected_on]
-    months = attrs.get("cumulative_months")
-    if months is not None and maximum is not None:
-        window_start = months_before(injected_on, months)
+    window = attrs.get("cumulative_days")
+    if window is not None and maximum is not None:
+        window_start = injected_on - timedelta(days=window)
         cumulative = total + sum((s.total_units for s in same_product if s.injected_on > window_start), Decimal(0))
         if cumulative > maximum and total <= maximum:
             breaches.append(
                 RuleBreach(
                     "sites",
-                    f"{cumulative:g} U within {months} months (since {window_start}) is above {maximum} U ({source}).",
+                    f"{plain(cumulative)} U within {window // 7} weeks (since {window_start}) "
+                    f"is above {maximum} U ({source}).",
                 )
             )
     last = max((s.injected_on for s in earlier_sessions if s.injected_on <= injected_on), default=None)

@@ -369,7 +369,9 @@ BOTULINUM_PRODUCTS = Vocabulary(
             (),
             {
                 "max_units_per_session": 400,
-                "cumulative_months": 3,
+                # "400 U cumulative in a 3-month interval", counted over the 12 weeks of the
+                # label's own re-treatment interval, so that the two statements agree.
+                "cumulative_days": 84,
                 "min_interval_days": 84,
                 "limit_source": "BTX: 400 U cumulative in a 3-month interval; re-treatment generally at least 12 weeks",
             },

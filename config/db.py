@@ -1,6 +1,7 @@
 """Database helpers the apps share."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from django.db import connection, models
@@ -39,3 +40,38 @@ def _copy_value(field: models.Field, row: models.Model) -> object:
     if value is not None and isinstance(field, models.JSONField):
         return orjson.dumps(value).decode()
     return value
+
+
+# Aggregates over JSON columns. The diary keeps word lists as JSON arrays and word -> amount
+# maps as JSON objects; counting them needs a table function, which each database names its way.
+_UNNEST_OBJECT = {
+    "postgresql": "CROSS JOIN LATERAL jsonb_each_text(q.{column}) AS kv",
+    "sqlite": ", json_each(q.{column}) AS kv",
+}
+_UNNEST_ARRAY = {
+    "postgresql": "CROSS JOIN LATERAL jsonb_array_elements_text(q.{column}) AS kv(value)",
+    "sqlite": ", json_each(q.{column}) AS kv",
+}
+_NUMBER = {"postgresql": "kv.value::numeric", "sqlite": "kv.value"}
+
+
+def _unnested(queryset: models.QuerySet[Any], field: str, unnest: dict[str, str]) -> tuple[str, tuple[Any, ...]]:
+    column = queryset.model._meta.get_field(field).column
+    inner, params = queryset.values_list(field).query.sql_with_params()
+    return f"FROM ({inner}) AS q {unnest[connection.vendor].format(column=column)}", params
+
+
+def json_object_sums(queryset: models.QuerySet[Any], field: str) -> dict[str, float]:
+    """``{key: sum of values}`` over a JSON-object column of the queryset's rows, summed in SQL."""
+    source, params = _unnested(queryset, field, _UNNEST_OBJECT)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT kv.key, SUM({_NUMBER[connection.vendor]}) {source} GROUP BY kv.key", params)
+        return {key: float(total) for key, total in cursor.fetchall()}
+
+
+def json_array_counts(queryset: models.QuerySet[Any], field: str) -> dict[str, int]:
+    """``{word: rows listing it}`` over a JSON-array column of the queryset's rows, counted in SQL."""
+    source, params = _unnested(queryset, field, _UNNEST_ARRAY)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT kv.value, COUNT(*) {source} GROUP BY kv.value", params)
+        return {word: int(count) for word, count in cursor.fetchall()}

@@ -9,6 +9,7 @@ start otherwise. Every variable is listed in the README.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
@@ -132,6 +133,7 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-alert-notifications": {"task": "diary.tasks.sweep_alert_notifications", "schedule": 60.0},
+    "pump-refill-reminders": {"task": "diary.tasks.pump_refill_reminders", "schedule": crontab(hour=5, minute=0)},
 }
 # Publishing must fail fast when the broker is down: the request that enqueues has already
 # committed its rows, and the periodic sweeps re-enqueue whatever was not delivered.
@@ -165,6 +167,12 @@ DIARY_EDIT_WINDOW_DAYS = env.int("DIARY_EDIT_WINDOW_DAYS", default=7)
 DIARY_MAX_BACKDATE_DAYS = env.int("DIARY_MAX_BACKDATE_DAYS", default=366)
 # Phones' clocks drift; an entry this far "in the future" is still accepted.
 DIARY_CLOCK_SKEW_SECONDS = 300
+
+# --- Care plans -------------------------------------------------------------------------
+# The refill is due this many days before the projected low-reservoir alarm, and the reminder
+# alert is raised this many days before the refill is due.
+ITB_REFILL_MARGIN_DAYS = env.int("ITB_REFILL_MARGIN_DAYS", default=7)
+ITB_REMINDER_DAYS_AHEAD = env.int("ITB_REMINDER_DAYS_AHEAD", default=14)
 
 # --- Alerts and notifications -------------------------------------------------------------
 ALERT_NOTIFY_MAX_RETRIES = env.int("ALERT_NOTIFY_MAX_RETRIES", default=8)
@@ -225,6 +233,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "UploadItemStatusEnum": ["created", "replayed", "rejected"],
         "AlertStatusEnum": "diary.models.Alert.Status",
+        "AlertKindEnum": "diary.models.Alert.Kind",
+        "BodyRegionEnum": "clinic.vocabulary.BODY_REGIONS.choices",
+        "TherapyActivityEnum": "clinic.vocabulary.THERAPY_ACTIVITIES.choices",
     },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
 }

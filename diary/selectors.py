@@ -1,13 +1,17 @@
 """Reads of the diary app, scoped to what the caller may see."""
 
-from datetime import timedelta
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
 from uuid import UUID
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from clinic import plan_selectors
 from clinic.models import Patient, User
+from config.db import json_object_sums
 from diary.models import AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision
 
 
@@ -67,3 +71,72 @@ def alerts_awaiting_notification() -> list[UUID]:
         .order_by("created_at")
         .values_list("pk", flat=True)[:1000]
     )
+
+
+# --- Adherence against the plan ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdherenceLine:
+    what: str  # a therapy activity, an orthotic device, or a drug
+    planned: float
+    done: float
+    unit: str
+
+    @property
+    def share(self) -> float | None:
+        return round(self.done / self.planned, 3) if self.planned else None
+
+
+def planned_amounts(patient: Patient, days: list[date]) -> dict[str, dict[str, float]]:
+    """Per day in force, summed over ``days``: therapy minutes per activity (minutes x days a
+    week / 7), orthosis hours per device, and scheduled doses per drug."""
+    planned: dict[str, dict[str, float]] = {
+        "therapy": defaultdict(float),
+        "orthoses": defaultdict(float),
+        "medications": defaultdict(float),
+    }
+    for therapy in plan_selectors.therapy_plans_of(patient):
+        versions = list(therapy.versions.all())
+        for day in days:
+            version = plan_selectors.version_on(versions, day)
+            for activity in version.activities.all() if version and not version.stopped else ():
+                planned["therapy"][activity.kind] += (activity.minutes or 0) * activity.days_per_week / 7
+    for orthosis in plan_selectors.orthotic_plans_of(patient):
+        orthotic_versions = list(orthosis.versions.all())
+        for day in days:
+            worn = plan_selectors.version_on(orthotic_versions, day)
+            if worn is not None and not worn.stopped and worn.hours_per_day:
+                planned["orthoses"][orthosis.device] += float(worn.hours_per_day)
+    for regimen in plan_selectors.medication_regimens_of(patient):
+        doses = list(regimen.doses.all())
+        for day in days:
+            dose = plan_selectors.version_on(doses, day)
+            if dose is not None and not dose.stopped and dose.times_per_day:
+                planned["medications"][regimen.drug] += dose.times_per_day
+    return planned
+
+
+def adherence_against_plan(patient: Patient, start: date, end: date) -> dict[str, list[AdherenceLine]]:
+    """Planned against logged, from ``start`` to ``end`` inclusive: therapy minutes, orthosis hours,
+    and doses taken (scheduled minus those reported missed). Logged amounts are summed in SQL."""
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    planned = planned_amounts(patient, days)
+    logs = AdherenceLog.objects.filter(patient=patient, deleted_at__isnull=True, date__gte=start, date__lte=end)
+    minutes = json_object_sums(logs, "therapy_minutes")
+    hours = json_object_sums(logs, "orthosis_hours")
+    missed = json_object_sums(logs, "missed_doses")
+    return {
+        "therapy": [
+            AdherenceLine(kind, round(amount, 1), minutes.get(kind, 0.0), "min")
+            for kind, amount in sorted(planned["therapy"].items())
+        ],
+        "orthoses": [
+            AdherenceLine(device, round(amount, 1), hours.get(device, 0.0), "h")
+            for device, amount in sorted(planned["orthoses"].items())
+        ],
+        "medications": [
+            AdherenceLine(drug, amount, max(amount - missed.get(drug, 0.0), 0.0), "doses")
+            for drug, amount in sorted(planned["medications"].items())
+        ],
+    }

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from clinic import plan_selectors
 from clinic.audit import audit_record
 from clinic.models import Patient, User
 from config.celery_app import enqueue_on_commit
@@ -142,6 +143,84 @@ def _red_flag_alert(entry: DiaryEntry, patient: Patient, flags: list[str]) -> Al
         needs_notification=True,
         dedupe_key=f"red_flag:{entry.id}:{entry.version}",
     )
+
+
+# Alerts of these priorities are also sent to staff by e-mail and webhook.
+NOTIFIED_PRIORITIES = frozenset({Alert.Priority.URGENT, Alert.Priority.HIGH})
+
+
+def alert_raise(
+    *,
+    patient: Patient,
+    kind: str,
+    priority: str,
+    title: str,
+    details: dict[str, Any],
+    dedupe_key: str,
+) -> tuple[Alert, bool]:
+    """Raise an alert once per ``dedupe_key``: a repeat (a job run twice) returns the first one.
+
+    Returns the alert and whether it is new. Urgent and high alerts are notified on commit.
+    """
+    existing = Alert.objects.filter(dedupe_key=dedupe_key).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                clinic_id=patient.clinic_id,
+                patient=patient,
+                kind=kind,
+                priority=priority,
+                title=title,
+                details=details,
+                dedupe_key=dedupe_key,
+                needs_notification=priority in NOTIFIED_PRIORITIES,
+            )
+    except IntegrityError:  # a concurrent run raised it first
+        return Alert.objects.get(dedupe_key=dedupe_key), False
+    if alert.needs_notification:
+        enqueue_on_commit(tasks.notify_alert, str(alert.pk))
+    return alert, True
+
+
+def raise_pump_refill_reminders(*, today: date) -> int:
+    """Raise a reminder for every pump whose refill falls due within ITB_REMINDER_DAYS_AHEAD.
+
+    One reminder per pump and refill cycle (the dedupe key names the last refill), so the
+    daily job can run any number of times. Urgent once the projected alarm date has come.
+    """
+    raised = 0
+    for pump in plan_selectors.active_pumps_with_refills(today):
+        status = plan_selectors.pump_status(pump, today)
+        if status.refill_due_date is None or status.last_refill is None or status.projected_alarm_date is None:
+            continue
+        if (status.refill_due_date - today).days > settings.ITB_REMINDER_DAYS_AHEAD:
+            continue
+        overdue = status.projected_alarm_date <= today
+        _, created = alert_raise(
+            patient=pump.patient,
+            kind=Alert.Kind.PUMP_REFILL_DUE,
+            priority=Alert.Priority.URGENT if overdue else Alert.Priority.HIGH,
+            title=f"Pump refill due by {status.refill_due_date} (alarm projected {status.projected_alarm_date})",
+            details={
+                "pump_id": str(pump.pk),
+                "last_refill_on": status.last_refill.refilled_on.isoformat(),
+                "refill_due_date": status.refill_due_date.isoformat(),
+                "projected_alarm_date": status.projected_alarm_date.isoformat(),
+                "remaining_ml": str(status.remaining_ml),
+                "daily_dose_mcg": str(status.dose.daily_dose_mcg) if status.dose else None,
+                "booked_refill_on": (
+                    status.last_refill.next_refill_booked_on.isoformat()
+                    if status.last_refill.next_refill_booked_on
+                    else None
+                ),
+                "booked_refill_after_alarm": status.booked_refill_after_alarm,
+            },
+            dedupe_key=f"pump_refill_due:{pump.pk}:{status.last_refill.pk}",
+        )
+        raised += created
+    return raised
 
 
 def urgent_advice(patient: Patient, alerts: Sequence[Alert]) -> dict[str, Any] | None:

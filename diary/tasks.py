@@ -2,8 +2,9 @@
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
-from diary import notifications, selectors
+from diary import notifications, selectors, services
 
 
 @shared_task(
@@ -28,3 +29,9 @@ def sweep_alert_notifications() -> int:
     for alert_id in alert_ids:
         notify_alert.delay(str(alert_id))
     return len(alert_ids)
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
+def pump_refill_reminders() -> int:
+    """Daily: remind the clinic of pump refills falling due (one reminder per refill cycle)."""
+    return services.raise_pump_refill_reminders(today=timezone.localdate())

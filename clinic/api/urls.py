@@ -1,6 +1,6 @@
 from django.urls import path
 
-from clinic.api import views
+from clinic.api import plans, views
 
 urlpatterns = [
     path("auth/token", views.AuthToken.as_view(), name="auth-token"),
@@ -12,4 +12,69 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/enrollment-codes", views.EnrollmentCodeCreate.as_view(), name="enrollment-codes"),
     path("patients/<uuid:patient_id>/devices", views.DeviceList.as_view(), name="patient-devices"),
     path("patients/<uuid:patient_id>/devices/<int:device_id>", views.DeviceRevoke.as_view(), name="patient-device"),
+    path("patients/<uuid:patient_id>/care-plan", plans.CarePlanToday.as_view(), name="care-plan"),
+    path("patients/<uuid:patient_id>/medications", plans.Medications.as_view(), name="medications"),
+    path("patients/<uuid:patient_id>/medications/<uuid:regimen_id>", plans.Medication.as_view(), name="medication"),
+    path(
+        "patients/<uuid:patient_id>/medications/<uuid:regimen_id>/doses",
+        plans.MedicationDoses.as_view(),
+        name="medication-doses",
+    ),
+    path(
+        "patients/<uuid:patient_id>/medications/<uuid:regimen_id>/stop",
+        plans.MedicationStop.as_view(),
+        name="medication-stop",
+    ),
+    path("patients/<uuid:patient_id>/itb-pump", plans.ItbPumpView.as_view(), name="itb-pump"),
+    path("patients/<uuid:patient_id>/itb-pump/doses", plans.ItbDoses.as_view(), name="itb-pump-doses"),
+    path("patients/<uuid:patient_id>/itb-pump/refills", plans.ItbRefills.as_view(), name="itb-pump-refills"),
+    path("patients/<uuid:patient_id>/itb-pump/explant", plans.ItbExplant.as_view(), name="itb-pump-explant"),
+    path("patients/<uuid:patient_id>/botulinum-sessions", plans.BotulinumSessions.as_view(), name="botulinum-sessions"),
+    path(
+        "patients/<uuid:patient_id>/botulinum-sessions/<uuid:session_id>",
+        plans.BotulinumSessionDetail.as_view(),
+        name="botulinum-session",
+    ),
+    path(
+        "patients/<uuid:patient_id>/botulinum-sessions/<uuid:session_id>/void",
+        plans.BotulinumSessionVoid.as_view(),
+        name="botulinum-session-void",
+    ),
+    path("patients/<uuid:patient_id>/therapy-plans", plans.TherapyPlans.as_view(), name="therapy-plans"),
+    path(
+        "patients/<uuid:patient_id>/therapy-plans/<uuid:plan_id>",
+        plans.TherapyPlanDetail.as_view(),
+        name="therapy-plan",
+    ),
+    path(
+        "patients/<uuid:patient_id>/therapy-plans/<uuid:plan_id>/versions",
+        plans.TherapyPlanVersions.as_view(),
+        name="therapy-plan-versions",
+    ),
+    path(
+        "patients/<uuid:patient_id>/therapy-plans/<uuid:plan_id>/stop",
+        plans.TherapyPlanStop.as_view(),
+        name="therapy-plan-stop",
+    ),
+    path("patients/<uuid:patient_id>/orthotic-plans", plans.OrthoticPlans.as_view(), name="orthotic-plans"),
+    path(
+        "patients/<uuid:patient_id>/orthotic-plans/<uuid:plan_id>",
+        plans.OrthoticPlanDetail.as_view(),
+        name="orthotic-plan",
+    ),
+    path(
+        "patients/<uuid:patient_id>/orthotic-plans/<uuid:plan_id>/versions",
+        plans.OrthoticPlanVersions.as_view(),
+        name="orthotic-plan-versions",
+    ),
+    path(
+        "patients/<uuid:patient_id>/orthotic-plans/<uuid:plan_id>/stop",
+        plans.OrthoticPlanStop.as_view(),
+        name="orthotic-plan-stop",
+    ),
+    path("patients/<uuid:patient_id>/goals", plans.Goals.as_view(), name="goals"),
+    path("patients/<uuid:patient_id>/goals/t-scores", plans.GoalScores.as_view(), name="goal-t-scores"),
+    path("patients/<uuid:patient_id>/goals/<uuid:goal_id>", plans.GoalDetail.as_view(), name="goal"),
+    path("patients/<uuid:patient_id>/goals/<uuid:goal_id>/ratings", plans.GoalRatings.as_view(), name="goal-ratings"),
+    path("patients/<uuid:patient_id>/goals/<uuid:goal_id>/close", plans.GoalClose.as_view(), name="goal-close"),
 ]

@@ -366,3 +366,40 @@ class VocabularyOutput(serializers.Serializer):
 class VocabulariesOutput(serializers.Serializer):
     vocabularies = VocabularyOutput(many=True)
     scales = serializers.DictField(child=serializers.DictField(), help_text="Meaning of each rating value.")
+
+
+class AdherenceWindowQuery(StrictSerializer):
+    to = serializers.DateField(required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField(required=False)  # a keyword in Python
+        return fields
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        end = data.get("to") or timezone.localdate()
+        start = data.get("from") or end - timedelta(days=27)
+        if start > end:
+            raise serializers.ValidationError({"from": ["Must be on or before `to`."]})
+        if (end - start).days > 366:
+            raise serializers.ValidationError({"from": ["At most a year at a time."]})
+        return {"from": start, "to": end}
+
+
+class AdherenceLineOutput(serializers.Serializer):
+    what = serializers.CharField(help_text="A therapy activity, an orthotic device or a drug.")
+    planned = serializers.FloatField()
+    done = serializers.FloatField()
+    unit = serializers.CharField(help_text="min, h or doses")
+    share = serializers.FloatField(allow_null=True, help_text="done / planned")
+
+
+class AdherenceSummaryOutput(serializers.Serializer):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "from": serializers.DateField(),
+            "to": serializers.DateField(),
+            "therapy": AdherenceLineOutput(many=True),
+            "orthoses": AdherenceLineOutput(many=True),
+            "medications": AdherenceLineOutput(many=True, help_text="Doses taken: scheduled minus reported missed."),
+        }

@@ -7,6 +7,7 @@ import django_filters
 from django.conf import settings
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
@@ -312,6 +313,8 @@ class PreconditionFailed(exceptions.APIException):
 
 
 class DiaryEntryHistory(DiaryEntryDetail):
+    http_method_names = ["get", "head", "options"]  # not the methods of the view it extends
+
     @extend_schema(responses=s.RevisionOutput(many=True))
     def get(self, request: Request, entry_id: str) -> Response:
         """Earlier versions of an entry, newest first."""
@@ -477,6 +480,8 @@ class AlertDetail(APIView):
 
 
 class AlertAcknowledge(AlertDetail):
+    http_method_names = ["post", "options"]  # not the methods of the view it extends
+
     @extend_schema(request=None, responses=s.AlertOutput)
     def post(self, request: Request, alert_id: str) -> Response:
         """Say that you have seen the alert and are dealing with it."""
@@ -485,12 +490,40 @@ class AlertAcknowledge(AlertDetail):
 
 
 class AlertResolve(AlertDetail):
+    http_method_names = ["post", "options"]  # not the methods of the view it extends
+
     @extend_schema(request=s.AlertResolveInput, responses=s.AlertOutput)
     def post(self, request: Request, alert_id: str) -> Response:
         """Close the alert, with a note of what was done."""
         data = validated(s.AlertResolveInput, request.data)
         alert = services.alert_resolve(actor=caller(request), alert=self.alert(request, alert_id), note=data["note"])
         return Response(s.AlertOutput(alert).data)
+
+
+class AdherenceSummary(APIView):
+    permission_classes = [IsStaffOrPatient]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATE, description="Default: 27 days before `to`."),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Default: today."),
+        ],
+        responses=s.AdherenceSummaryOutput,
+    )
+    def get(self, request: Request, patient_id: str) -> Response:
+        """The adherence log matched against the plan: therapy minutes, orthosis hours and doses,
+        planned against done, over a window of up to a year."""
+        patient = clinic_selectors.patient_get_for_user(caller(request), patient_id, resource_type="adherence_log")
+        window = validated(s.AdherenceWindowQuery, request.query_params)
+        report = selectors.adherence_against_plan(patient, window["from"], window["to"])
+        audit_record(
+            actor=caller(request),
+            patient=patient,
+            action="read",
+            resource_type="adherence_summary",
+            detail={"from": window["from"].isoformat(), "to": window["to"].isoformat()},
+        )
+        return Response(s.AdherenceSummaryOutput({"from": window["from"], "to": window["to"], **report}).data)
 
 
 class Vocabularies(APIView):

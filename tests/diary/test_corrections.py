@@ -125,3 +125,10 @@ def test_another_patient_cannot_touch_the_entry(patient_api, other_patient_api, 
     assert other_patient_api.patch(f"{URL}/{entry_id}", {"severity": 1}, format="json").status_code == 404
     assert other_patient_api.delete(f"{URL}/{entry_id}").status_code == 404
     assert DiaryEntry.objects.get().deleted_at is None
+
+
+def test_history_answers_only_get(patient_api, entry_payload):
+    entry_id = create(patient_api, entry_payload())
+
+    assert patient_api.delete(f"{URL}/{entry_id}/history").status_code == 405
+    assert DiaryEntry.objects.get().deleted_at is None

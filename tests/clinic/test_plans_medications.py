@@ -1,0 +1,266 @@
+"""Oral medicine regimens: effective-dated doses, titration, limits with override, roles, ETags."""
+
+from datetime import date, timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from clinic.models import AuditEvent, MedicationDose, MedicationRegimen
+from tests.factories import MedicationDoseFactory, MedicationRegimenFactory, PatientFactory
+
+
+def url(patient, *rest):
+    return "/".join([f"/api/v1/patients/{patient.pk}/medications", *rest])
+
+
+def day(offset: int) -> str:
+    return (timezone.localdate() + timedelta(days=offset)).isoformat()
+
+
+@pytest.fixture
+def prescribe(api_as, clinician, patient):
+    api = api_as(clinician)
+
+    def send(**body):
+        return api.post(url(patient), {"drug": "baclofen", "reason": "start low", **body}, format="json")
+
+    return send
+
+
+def test_clinician_prescribes_a_dose_from_a_start_date(prescribe, patient):
+    response = prescribe(dose_mg=10, times_per_day=3, start_date=day(0), times_of_day=["08:00", "14:00", "20:00"])
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["drug"], body["status"], body["revision"]) == ("baclofen", "active", 1)
+    assert body["current"]["daily_mg"] == "30.00"
+    assert body["current"]["times_of_day"] == ["08:00", "14:00", "20:00"]
+    assert response["ETag"] == '"1"'
+    assert AuditEvent.objects.filter(resource_type="medication_regimen", action="create", patient=patient).exists()
+
+
+def test_titration_steps_take_effect_on_their_dates(prescribe, patient_api, patient):
+    steps = [
+        {"start_date": day(0), "dose_mg": 5, "times_per_day": 3},
+        {"start_date": day(3), "dose_mg": 10, "times_per_day": 3},
+        {"start_date": day(6), "dose_mg": 15, "times_per_day": 3},
+    ]
+    regimen_id = prescribe(steps=steps).json()["id"]
+
+    def current_dose(offset: int) -> str:
+        with time_machine.travel(timezone.now() + timedelta(days=offset)):
+            return patient_api.get(url(patient, regimen_id)).json()["current"]["dose_mg"]
+
+    assert [current_dose(0), current_dose(2), current_dose(3), current_dose(5), current_dose(6)] == [
+        "5.00",
+        "5.00",
+        "10.00",
+        "10.00",
+        "15.00",
+    ]
+    plan = patient_api.get(f"/api/v1/patients/{patient.pk}/care-plan", {"on": day(3)}).json()
+    assert plan["medications"][0]["daily_mg"] == "30.00"
+    assert [c["dose_mg"] for c in plan["upcoming_medication_changes"]] == ["15.00"]
+
+
+def test_dose_above_the_label_maximum_is_refused_with_the_limit_and_source(prescribe):
+    response = prescribe(dose_mg=30, times_per_day=3, start_date=day(0))
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert "80 mg a day" in errors["dose_mg"][0]
+    assert "DBAC" in errors["dose_mg"][0]
+    assert "override_reason" in errors
+    assert not MedicationRegimen.objects.exists()
+
+
+def test_a_clinician_may_override_the_limit_with_a_recorded_reason(prescribe):
+    response = prescribe(
+        dose_mg=30, times_per_day=3, start_date=day(0), override_reason="Specialist advice; monitored weekly"
+    )
+
+    assert response.status_code == 201
+    assert response.json()["history"][0]["override_reason"] == "Specialist advice; monitored weekly"
+    audit = AuditEvent.objects.get(resource_type="medication_regimen", action="create")
+    assert audit.detail["override_reason"] == "Specialist advice; monitored weekly"
+
+
+def test_change_keeps_history_and_supersedes_pending_titration(prescribe, api_as, clinician, patient):
+    steps = [
+        {"start_date": day(0), "dose_mg": 5, "times_per_day": 3},
+        {"start_date": day(3), "dose_mg": 10, "times_per_day": 3},
+        {"start_date": day(6), "dose_mg": 15, "times_per_day": 3},
+    ]
+    regimen_id = prescribe(steps=steps).json()["id"]
+
+    response = api_as(clinician).post(
+        url(patient, regimen_id, "doses"),
+        {"start_date": day(1), "dose_mg": 5, "times_per_day": 2, "reason": "drowsy"},
+        format="json",
+        HTTP_IF_MATCH='"1"',
+    )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["revision"] == 2
+    assert body["upcoming"][0]["times_per_day"] == 2
+    assert len(body["upcoming"]) == 1
+    history = body["history"]
+    assert len(history) == 4
+    assert [(h["effective_from"], h["superseded_at"] is not None) for h in history] == [
+        (day(0), False),
+        (day(1), False),
+        (day(3), True),
+        (day(6), True),
+    ]
+    assert MedicationDose.objects.count() == 4
+
+
+def test_a_change_cannot_reach_back_before_the_dose_in_force(prescribe, api_as, clinician, patient):
+    regimen_id = prescribe(dose_mg=10, times_per_day=3, start_date=day(-5)).json()["id"]
+
+    response = api_as(clinician).post(
+        url(patient, regimen_id, "doses"), {"start_date": day(-10), "dose_mg": 5, "times_per_day": 3}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "before the version in force" in response.json()["errors"]["start_date"][0]
+
+
+def test_stale_if_match_is_412_and_changes_nothing(prescribe, api_as, clinician, patient):
+    regimen_id = prescribe(dose_mg=10, times_per_day=3, start_date=day(0)).json()["id"]
+    api = api_as(clinician)
+    api.post(
+        url(patient, regimen_id, "doses"), {"start_date": day(2), "dose_mg": 15, "times_per_day": 3}, format="json"
+    )
+
+    response = api.post(
+        url(patient, regimen_id, "doses"),
+        {"start_date": day(4), "dose_mg": 20, "times_per_day": 3},
+        format="json",
+        HTTP_IF_MATCH='"1"',
+    )
+
+    assert response.status_code == 412
+    assert MedicationDose.objects.count() == 2
+
+
+def test_stopping_baclofen_warns_against_abrupt_withdrawal(prescribe, api_as, clinician, patient):
+    regimen_id = prescribe(dose_mg=20, times_per_day=3, start_date=day(-30)).json()["id"]
+
+    response = api_as(clinician).post(url(patient, regimen_id, "stop"), {"reason": "no benefit"}, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "stopped"
+    assert body["current"] is None
+    assert "tapered" in body["warnings"][0]
+    assert body["history"][-1]["stopped"] is True
+
+
+def test_a_second_regimen_of_the_same_drug_is_refused_until_the_first_stops(prescribe, api_as, clinician, patient):
+    first = prescribe(dose_mg=10, times_per_day=3, start_date=day(-10)).json()["id"]
+
+    duplicate = prescribe(dose_mg=5, times_per_day=3, start_date=day(0))
+    api_as(clinician).post(
+        url(patient, first, "stop"), {"reason": "switching", "effective_from": day(0)}, format="json"
+    )
+    again = prescribe(dose_mg=5, times_per_day=3, start_date=day(0))
+
+    assert duplicate.status_code == 400
+    assert again.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"drug": "aspirin", "dose_mg": 10, "times_per_day": 3, "start_date": "2026-11-01"}, "drug"),
+        ({"dose_mg": -5, "times_per_day": 3, "start_date": "2026-11-01"}, "dose_mg"),
+        ({"dose_mg": 10, "times_per_day": 0, "start_date": "2026-11-01"}, "times_per_day"),
+        ({"dose_mg": 10, "times_per_day": 3}, "start_date"),
+        (
+            {"dose_mg": 10, "times_per_day": 2, "start_date": "2026-11-01", "times_of_day": ["8am", "20:00"]},
+            "times_of_day.0",
+        ),
+        ({"dose_mg": 10, "times_per_day": 3, "start_date": "2026-11-01", "times_of_day": ["08:00"]}, "times_of_day"),
+        ({"dose_mg": 10, "times_per_day": 3, "start_date": "2999-01-01"}, "start_date"),
+        (
+            {
+                "steps": [
+                    {"start_date": "2026-11-05", "dose_mg": 5, "times_per_day": 3},
+                    {"start_date": "2026-11-01", "dose_mg": 10, "times_per_day": 3},
+                ]
+            },
+            "steps",
+        ),
+        ({"dose_mg": 10, "times_per_day": 3, "start_date": "2026-11-01", "patient": "x"}, "patient"),
+    ],
+)
+def test_bad_prescriptions_are_400_and_store_nothing(prescribe, body, field):
+    response = prescribe(**body)
+
+    assert response.status_code == 400
+    assert field in response.json()["errors"], response.json()
+    assert not MedicationRegimen.objects.exists()
+
+
+@pytest.mark.parametrize("role", ["nurse", "therapist", "admin"])
+def test_only_clinicians_prescribe(api_as, staff, patient, role):
+    response = api_as(staff(role)).post(
+        url(patient), {"drug": "baclofen", "dose_mg": 5, "times_per_day": 3, "start_date": day(0)}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert not MedicationRegimen.objects.exists()
+
+
+def test_the_patient_reads_but_cannot_write_their_medicines(prescribe, patient_api, patient):
+    prescribe(dose_mg=5, times_per_day=3, start_date=day(0))
+
+    assert patient_api.get(url(patient)).json()["count"] == 1
+    response = patient_api.post(
+        url(patient), {"drug": "tizanidine", "dose_mg": 2, "times_per_day": 3, "start_date": day(0)}, format="json"
+    )
+    assert response.status_code == 403
+
+
+def test_another_clinic_cannot_see_or_prescribe(api_as, staff, other_clinic, patient, prescribe):
+    prescribe(dose_mg=5, times_per_day=3, start_date=day(0))
+    stranger = api_as(staff("clinician", clinic=other_clinic))
+
+    assert stranger.get(url(patient)).status_code == 404
+    response = stranger.post(
+        url(patient), {"drug": "tizanidine", "dose_mg": 2, "times_per_day": 3, "start_date": day(0)}, format="json"
+    )
+    assert response.status_code == 404
+    assert MedicationRegimen.objects.count() == 1
+
+
+def test_an_item_of_another_patient_is_404(api_as, clinician, clinic, patient):
+    other = PatientFactory(clinic=clinic)
+    regimen = MedicationRegimenFactory(patient=other)
+
+    assert api_as(clinician).get(url(patient, str(regimen.pk))).status_code == 404
+
+
+def test_medication_list_costs_a_fixed_number_of_queries(api_as, clinician, patient, django_assert_num_queries):
+    for drug in ("baclofen", "tizanidine", "dantrolene", "diazepam"):
+        regimen = MedicationRegimenFactory(patient=patient, drug=drug, created_by=clinician)
+        for offset in range(3):
+            MedicationDoseFactory(regimen=regimen, effective_from=date(2026, 9, 1) + timedelta(days=offset))
+    api = api_as(clinician)
+
+    # token, patient, count, page, doses (with their authors), audit insert
+    with django_assert_num_queries(6):
+        response = api.get(url(patient))
+
+    assert len(response.json()["results"]) == 4
+
+
+def test_action_endpoints_answer_only_post(prescribe, api_as, clinician, patient):
+    regimen_id = prescribe(dose_mg=5, times_per_day=3, start_date=day(0)).json()["id"]
+    api = api_as(clinician)
+
+    assert api.get(url(patient, regimen_id, "doses")).status_code == 405
+    assert api.patch(url(patient, regimen_id, "stop"), {}, format="json").status_code == 405
