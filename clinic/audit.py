@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from django.http import Http404
 from django_guid import get_guid
 
 from clinic.models import AuditEvent, Patient, User
@@ -66,3 +67,18 @@ def audit_list_read(*, actor: User, resource_type: str, patient_ids: Iterable[UU
         info["patient_ids"] = ids
     patient_id = UUID(ids[0]) if len(ids) == 1 else None
     return audit_record(actor=actor, action="read", resource_type=resource_type, patient_id=patient_id, detail=info)
+
+
+def audit_denied(*, actor: User, resource_type: str, resource_id: object, what: str = "") -> Http404:
+    """Record an attempt to reach something outside the caller's reach; return the 404 to raise.
+
+    Out of reach answers exactly like missing, so ids cannot be probed; only the trail knows.
+    """
+    audit_record(
+        actor=actor,
+        action="read",
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=AuditEvent.Outcome.DENIED,
+    )
+    return Http404(f"No such {what or resource_type.replace('_', ' ')}.")

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from clinic import clinical_rules, plan_selectors
@@ -217,33 +217,6 @@ def medication_change(
         detail={"steps": len(steps), "superseded": superseded, "override_reason": override_reason},
     )
     return PlanChange(regimen)
-
-
-@transaction.atomic
-def medication_stop(
-    *, actor: User, regimen: MedicationRegimen, effective_from: date, reason: str, expected_revision: int | None = None
-) -> PlanChange:
-    """End a regimen from a date (the stop is a version, so the history shows it)."""
-    require(actor, PRESCRIBERS, "stop a prescription", regimen.patient)
-    regimen = _locked(regimen, expected_revision)
-    _check_date("effective_from", effective_from)
-    _supersede_from(regimen.doses.all(), effective_from)
-    MedicationDose.objects.create(
-        regimen=regimen, effective_from=effective_from, stopped=True, reason=reason, created_by=actor
-    )
-    _bump(regimen)
-    audit_record(
-        actor=actor,
-        patient=regimen.patient,
-        action="stop",
-        resource_type="medication_regimen",
-        resource_id=regimen.pk,
-        detail={"effective_from": effective_from.isoformat()},
-    )
-    warnings = []
-    if regimen.drug == "baclofen":
-        warnings.append("Baclofen should be tapered, not stopped abruptly: withdrawal can cause seizures (DBAC).")
-    return PlanChange(regimen, warnings)
 
 
 # --- Intrathecal baclofen pump -------------------------------------------------------------------------
@@ -639,37 +612,6 @@ def therapy_plan_change(
     return PlanChange(plan)
 
 
-def _stop_version(
-    item: Any,
-    versions: models.QuerySet[Any],
-    version_model: type[Any],
-    *,
-    actor: User,
-    effective_from: date,
-    reason: str,
-) -> None:
-    _check_date("effective_from", effective_from)
-    _supersede_from(versions, effective_from)
-    version_model.objects.create(
-        plan=item, effective_from=effective_from, stopped=True, reason=reason, created_by=actor
-    )
-    _bump(item)
-
-
-@transaction.atomic
-def therapy_plan_stop(
-    *, actor: User, plan: TherapyPlan, effective_from: date, reason: str, expected_revision: int | None = None
-) -> PlanChange:
-    """End a therapy plan from a date."""
-    require(actor, THERAPY_WRITERS, "end therapy plans", plan.patient)
-    plan = _locked(plan, expected_revision)
-    _stop_version(
-        plan, plan.versions.all(), TherapyPlanVersion, actor=actor, effective_from=effective_from, reason=reason
-    )
-    audit_record(actor=actor, patient=plan.patient, action="stop", resource_type="therapy_plan", resource_id=plan.pk)
-    return PlanChange(plan)
-
-
 @dataclass(frozen=True)
 class Wear:
     hours_per_day: Decimal | None
@@ -733,18 +675,51 @@ def orthotic_plan_change(
     return PlanChange(plan)
 
 
+# --- Ending a regimen or a plan --------------------------------------------------------------------------------
+
+# Who may end each kind of versioned item, its versions, and its name in the audit trail.
+_STOPPABLE: dict[type[Any], tuple[frozenset[str], type[Any], str]] = {
+    MedicationRegimen: (PRESCRIBERS, MedicationDose, "medication_regimen"),
+    TherapyPlan: (THERAPY_WRITERS, TherapyPlanVersion, "therapy_plan"),
+    OrthoticPlan: (THERAPY_WRITERS, OrthoticPlanVersion, "orthotic_plan"),
+}
+
+
 @transaction.atomic
-def orthotic_plan_stop(
-    *, actor: User, plan: OrthoticPlan, effective_from: date, reason: str, expected_revision: int | None = None
+def plan_stop(
+    *, actor: User, item: Any, effective_from: date, reason: str, expected_revision: int | None = None
 ) -> PlanChange:
-    """End an orthotic plan from a date."""
-    require(actor, THERAPY_WRITERS, "end orthotic plans", plan.patient)
-    plan = _locked(plan, expected_revision)
-    _stop_version(
-        plan, plan.versions.all(), OrthoticPlanVersion, actor=actor, effective_from=effective_from, reason=reason
+    """End a regimen or plan from a date. The end is a version, so the history shows it."""
+    writers, version_model, resource_type = _STOPPABLE[type(item)]
+    require(actor, writers, "end this", item.patient)
+    item = _locked(item, expected_revision)
+    _check_date("effective_from", effective_from)
+    versions = version_model.objects.filter(**{_item_field(version_model): item})
+    _supersede_from(versions, effective_from)
+    version_model.objects.create(
+        **{_item_field(version_model): item},
+        effective_from=effective_from,
+        stopped=True,
+        reason=reason,
+        created_by=actor,
     )
-    audit_record(actor=actor, patient=plan.patient, action="stop", resource_type="orthotic_plan", resource_id=plan.pk)
-    return PlanChange(plan)
+    _bump(item)
+    audit_record(
+        actor=actor,
+        patient=item.patient,
+        action="stop",
+        resource_type=resource_type,
+        resource_id=item.pk,
+        detail={"effective_from": effective_from.isoformat(), "reason": reason},
+    )
+    warnings = []
+    if isinstance(item, MedicationRegimen) and item.drug == "baclofen":
+        warnings.append("Baclofen should be tapered, not stopped abruptly: withdrawal can cause seizures (DBAC).")
+    return PlanChange(item, warnings)
+
+
+def _item_field(version_model: type[Any]) -> str:
+    return "regimen" if version_model is MedicationDose else "plan"
 
 
 # --- Goals ---------------------------------------------------------------------------------------------------

@@ -3,11 +3,10 @@
 from uuid import UUID
 
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
-from clinic.audit import audit_record
-from clinic.models import AccessToken, AuditEvent, Patient, User
+from clinic.audit import audit_denied
+from clinic.models import AccessToken, Patient, User
 
 
 def patients_for_user(user: User) -> QuerySet[Patient]:
@@ -28,14 +27,7 @@ def patient_get_for_user(user: User, patient_id: UUID | str, *, resource_type: s
     try:
         return patients_for_user(user).select_related("clinic").get(pk=patient_id)
     except (Patient.DoesNotExist, ValueError):
-        audit_record(
-            actor=user,
-            action="read",
-            resource_type=resource_type,
-            resource_id=patient_id,
-            outcome=AuditEvent.Outcome.DENIED,
-        )
-        raise Http404("No such patient.") from None
+        raise audit_denied(actor=user, resource_type=resource_type, resource_id=patient_id, what="patient") from None
 
 
 def patient_of_user(user: User) -> Patient | None:

@@ -472,10 +472,10 @@ class WearInput(ChangeInput):
     review_on = serializers.DateField(required=False, allow_null=True, default=None)
     skin_check = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
-    def wear(self, data: dict[str, Any]) -> plan_services.Wear:
-        return plan_services.Wear(
-            data["hours_per_day"], data["at_night"], data["wear_schedule"], data["review_on"], data["skin_check"]
-        )
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        wear_fields = ("hours_per_day", "at_night", "wear_schedule", "review_on", "skin_check")
+        data["wear"] = plan_services.Wear(*(data.pop(name) for name in wear_fields))
+        return data
 
 
 class OrthoticPlanInput(WearInput):

@@ -4,6 +4,7 @@ Each item answers with its ``revision`` as ETag; a write that sends ``If-Match``
 one gets 412. Writes answer with the item and any ``warnings`` the prescriber should read.
 """
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -93,30 +94,72 @@ class PlanView(APIView):
             raise PreconditionFailed from None
 
 
-class PlanListView(PlanView):
-    """A paginated list of one kind of plan item, with a create."""
+class PlanItems(PlanView):
+    """One kind of plan item: ``items_of(patient)`` finds them, ``output`` shapes them."""
 
+    items_of: Callable[[Patient], QuerySet[Any]]
     output: type[serializers.Serializer]
 
-    def list_response(self, request: Request, patient: Patient, queryset: QuerySet[Any]) -> Response:
+    def list_response(self, request: Request, patient_id: str) -> Response:
+        patient = self.patient(request, patient_id)
         paginator = PeoplePagination()
-        page = paginator.paginate_queryset(queryset, request, view=self) or []
+        page = paginator.paginate_queryset(self.items_of(patient), request, view=self) or []
         self.audit_read(request, patient, count=len(page))
         return paginator.get_paginated_response(self.output(page, many=True).data)
+
+    def lookup(self, request: Request, patient_id: str, item_id: str) -> tuple[Patient, Any]:
+        patient = self.patient(request, patient_id)
+        return patient, self.item(self.items_of(patient), item_id)
+
+    def refreshed(self, change: plan_services.PlanChange) -> plan_services.PlanChange:
+        """The change, with its item read again as ``output`` shows it."""
+        change.item = self.items_of(change.item.patient).get(pk=change.item.pk)
+        return change
+
+
+class PlanItem(PlanItems):
+    """``GET`` one item, with its revision as ETag."""
+
+    def get(self, request: Request, patient_id: str, item_id: str) -> Response:
+        patient, item = self.lookup(request, patient_id, item_id)
+        self.audit_read(request, patient, item.pk)
+        headers = {"ETag": f'"{item.revision}"'} if hasattr(item, "revision") else {}
+        return Response(self.output(item).data, headers=headers)
+
+
+class PlanStop(PlanItems):
+    """``POST`` ends a regimen or plan from a date (default today)."""
+
+    http_method_names = POST_ONLY
+
+    def post(self, request: Request, patient_id: str, item_id: str) -> Response:
+        _, item = self.lookup(request, patient_id, item_id)
+        data = validated(s.StopInput, request.data)
+        change = self.run(
+            plan_services.plan_stop,
+            actor=caller(request),
+            item=item,
+            effective_from=data.get("effective_from", timezone.localdate()),
+            reason=data["reason"],
+            expected_revision=expected_revision(request),
+        )
+        return self.answer(self.output, self.refreshed(change))
 
 
 # --- Medicines ------------------------------------------------------------------------------------------------
 
 
-class Medications(PlanListView):
+class MedicationViews(PlanItems):
     resource_type = "medication_regimen"
+    items_of = staticmethod(plan_selectors.medication_regimens_of)
     output = s.MedicationRegimenOutput
 
-    @extend_schema(responses=s.MedicationRegimenOutput(many=True))
+
+@extend_schema_view(get=extend_schema(responses=s.MedicationRegimenOutput(many=True)))
+class Medications(MedicationViews):
     def get(self, request: Request, patient_id: str) -> Response:
         """The patient's medicine regimens, each with its dose today, pending steps and full history."""
-        patient = self.patient(request, patient_id)
-        return self.list_response(request, patient, plan_selectors.medication_regimens_of(patient))
+        return self.list_response(request, patient_id)
 
     @extend_schema(request=s.MedicationStartInput, responses={201: s.MedicationRegimenOutput})
     def post(self, request: Request, patient_id: str) -> Response:
@@ -135,32 +178,23 @@ class Medications(PlanListView):
             reason=data["reason"],
             override_reason=data["override_reason"],
         )
-        return self.answer(s.MedicationRegimenOutput, change, created=True)
+        return self.answer(self.output, self.refreshed(change), created=True)
 
 
-class Medication(PlanView):
-    resource_type = "medication_regimen"
-
-    def regimen(self, request: Request, patient_id: str, regimen_id: str) -> Any:
-        patient = self.patient(request, patient_id)
-        return patient, self.item(plan_selectors.medication_regimens_of(patient), regimen_id)
-
-    @extend_schema(responses=s.MedicationRegimenOutput)
-    def get(self, request: Request, patient_id: str, regimen_id: str) -> Response:
-        patient, regimen = self.regimen(request, patient_id, regimen_id)
-        self.audit_read(request, patient, regimen.pk)
-        return Response(s.MedicationRegimenOutput(regimen).data, headers={"ETag": f'"{regimen.revision}"'})
+@extend_schema_view(get=extend_schema(responses=s.MedicationRegimenOutput))
+class MedicationDetail(MedicationViews, PlanItem):
+    pass
 
 
-class MedicationDoses(Medication):
+class MedicationDoses(MedicationViews):
     http_method_names = POST_ONLY
 
     @extend_schema(request=s.MedicationDoseInput, responses=s.MedicationRegimenOutput)
-    def post(self, request: Request, patient_id: str, regimen_id: str) -> Response:
+    def post(self, request: Request, patient_id: str, item_id: str) -> Response:
         """Change the dose from a date, or set new titration steps; pending later steps are superseded."""
-        _, regimen = self.regimen(request, patient_id, regimen_id)
+        _, regimen = self.lookup(request, patient_id, item_id)
         data = validated(s.MedicationDoseInput, request.data)
-        self.run(
+        change = self.run(
             plan_services.medication_change,
             actor=caller(request),
             regimen=regimen,
@@ -169,27 +203,12 @@ class MedicationDoses(Medication):
             override_reason=data["override_reason"],
             expected_revision=expected_revision(request),
         )
-        return self.get(request, patient_id, regimen_id)
+        return self.answer(self.output, self.refreshed(change))
 
 
-class MedicationStop(Medication):
-    http_method_names = POST_ONLY
-
-    @extend_schema(request=s.StopInput, responses=s.MedicationRegimenOutput)
-    def post(self, request: Request, patient_id: str, regimen_id: str) -> Response:
-        """Stop the medicine from a date (baclofen answers with a warning not to stop it abruptly)."""
-        patient, regimen = self.regimen(request, patient_id, regimen_id)
-        data = validated(s.StopInput, request.data)
-        change = self.run(
-            plan_services.medication_stop,
-            actor=caller(request),
-            regimen=regimen,
-            effective_from=data.get("effective_from", timezone.localdate()),
-            reason=data["reason"],
-            expected_revision=expected_revision(request),
-        )
-        change.item = plan_selectors.medication_regimens_of(patient).get(pk=regimen.pk)
-        return self.answer(s.MedicationRegimenOutput, change)
+@extend_schema_view(post=extend_schema(request=s.StopInput, responses=s.MedicationRegimenOutput))
+class MedicationStop(MedicationViews, PlanStop):
+    """Stop a medicine from a date (baclofen answers with a warning not to stop it abruptly)."""
 
 
 # --- Intrathecal baclofen ------------------------------------------------------------------------------------
@@ -248,7 +267,7 @@ class ItbDoses(ItbPumpView):
 
     @extend_schema(request=s.ItbDoseInput, responses={201: s.ItbPumpOutput})
     def post(self, request: Request, patient_id: str) -> Response:
-        """Program a new daily dose from a date; flagged if the projection then lies in the past."""
+        """Program a new daily dose from a date; flagged if it moves the projected alarm into the past."""
         patient = self.patient(request, patient_id)
         data = validated(s.ItbDoseInput, request.data)
         change = self.run(
@@ -298,15 +317,17 @@ class ItbExplant(ItbPumpView):
 # --- Botulinum toxin ---------------------------------------------------------------------------------------
 
 
-class BotulinumSessions(PlanListView):
+class BotulinumViews(PlanItems):
     resource_type = "botulinum_session"
+    items_of = staticmethod(plan_selectors.botulinum_sessions_of)
     output = s.BotulinumSessionOutput
 
-    @extend_schema(responses=s.BotulinumSessionOutput(many=True))
+
+@extend_schema_view(get=extend_schema(responses=s.BotulinumSessionOutput(many=True)))
+class BotulinumSessions(BotulinumViews):
     def get(self, request: Request, patient_id: str) -> Response:
         """Injection sessions, newest first, each with its sites and the date the next may be given."""
-        patient = self.patient(request, patient_id)
-        return self.list_response(request, patient, plan_selectors.botulinum_sessions_of(patient))
+        return self.list_response(request, patient_id)
 
     @extend_schema(request=s.BotulinumSessionInput, responses={201: s.BotulinumSessionOutput})
     def post(self, request: Request, patient_id: str) -> Response:
@@ -327,46 +348,40 @@ class BotulinumSessions(PlanListView):
             override_reason=data["override_reason"],
             notes=data["notes"],
         )
-        change.item = plan_selectors.botulinum_sessions_of(patient).get(pk=change.item.pk)
-        return self.answer(s.BotulinumSessionOutput, change, created=True)
+        return self.answer(self.output, self.refreshed(change), created=True)
 
 
-class BotulinumSessionDetail(PlanView):
-    resource_type = "botulinum_session"
-
-    @extend_schema(responses=s.BotulinumSessionOutput)
-    def get(self, request: Request, patient_id: str, session_id: str) -> Response:
-        patient = self.patient(request, patient_id)
-        session = self.item(plan_selectors.botulinum_sessions_of(patient), session_id)
-        self.audit_read(request, patient, session.pk)
-        return Response(s.BotulinumSessionOutput(session).data)
+@extend_schema_view(get=extend_schema(responses=s.BotulinumSessionOutput))
+class BotulinumSessionDetail(BotulinumViews, PlanItem):
+    pass
 
 
-class BotulinumSessionVoid(PlanView):
-    resource_type = "botulinum_session"
+class BotulinumSessionVoid(BotulinumViews):
+    http_method_names = POST_ONLY
 
     @extend_schema(request=s.VoidInput, responses=s.BotulinumSessionOutput)
-    def post(self, request: Request, patient_id: str, session_id: str) -> Response:
+    def post(self, request: Request, patient_id: str, item_id: str) -> Response:
         """Mark a session entered in error; it stops counting for limits and intervals."""
-        patient = self.patient(request, patient_id)
-        session = self.item(plan_selectors.botulinum_sessions_of(patient), session_id)
+        _, session = self.lookup(request, patient_id, item_id)
         data = validated(s.VoidInput, request.data)
         change = plan_services.botulinum_session_void(actor=caller(request), session=session, reason=data["reason"])
-        return self.answer(s.BotulinumSessionOutput, change)
+        return self.answer(self.output, self.refreshed(change))
 
 
 # --- Therapy and orthotic plans -----------------------------------------------------------------------------
 
 
-class TherapyPlans(PlanListView):
+class TherapyViews(PlanItems):
     resource_type = "therapy_plan"
+    items_of = staticmethod(plan_selectors.therapy_plans_of)
     output = s.TherapyPlanOutput
 
-    @extend_schema(responses=s.TherapyPlanOutput(many=True))
+
+@extend_schema_view(get=extend_schema(responses=s.TherapyPlanOutput(many=True)))
+class TherapyPlans(TherapyViews):
     def get(self, request: Request, patient_id: str) -> Response:
         """Therapy plans, each with the activities in force today and its full history."""
-        patient = self.patient(request, patient_id)
-        return self.list_response(request, patient, plan_selectors.therapy_plans_of(patient))
+        return self.list_response(request, patient_id)
 
     @extend_schema(request=s.TherapyPlanInput, responses={201: s.TherapyPlanOutput})
     def post(self, request: Request, patient_id: str) -> Response:
@@ -382,33 +397,23 @@ class TherapyPlans(PlanListView):
             activities=data["activities"],
             reason=data["reason"],
         )
-        change.item = plan_selectors.therapy_plans_of(patient).get(pk=change.item.pk)
-        return self.answer(s.TherapyPlanOutput, change, created=True)
+        return self.answer(self.output, self.refreshed(change), created=True)
 
 
-class TherapyPlanDetail(PlanView):
-    resource_type = "therapy_plan"
-
-    def plan(self, request: Request, patient_id: str, plan_id: str) -> Any:
-        patient = self.patient(request, patient_id)
-        return patient, self.item(plan_selectors.therapy_plans_of(patient), plan_id)
-
-    @extend_schema(responses=s.TherapyPlanOutput)
-    def get(self, request: Request, patient_id: str, plan_id: str) -> Response:
-        patient, plan = self.plan(request, patient_id, plan_id)
-        self.audit_read(request, patient, plan.pk)
-        return Response(s.TherapyPlanOutput(plan).data, headers={"ETag": f'"{plan.revision}"'})
+@extend_schema_view(get=extend_schema(responses=s.TherapyPlanOutput))
+class TherapyPlanDetail(TherapyViews, PlanItem):
+    pass
 
 
-class TherapyPlanVersions(TherapyPlanDetail):
+class TherapyPlanVersions(TherapyViews):
     http_method_names = POST_ONLY
 
     @extend_schema(request=s.TherapyVersionInput, responses=s.TherapyPlanOutput)
-    def post(self, request: Request, patient_id: str, plan_id: str) -> Response:
+    def post(self, request: Request, patient_id: str, item_id: str) -> Response:
         """Replace the activities from a date; the earlier version stays in the history."""
-        _, plan = self.plan(request, patient_id, plan_id)
+        _, plan = self.lookup(request, patient_id, item_id)
         data = validated(s.TherapyVersionInput, request.data)
-        self.run(
+        change = self.run(
             plan_services.therapy_plan_change,
             actor=caller(request),
             plan=plan,
@@ -417,123 +422,87 @@ class TherapyPlanVersions(TherapyPlanDetail):
             reason=data["reason"],
             expected_revision=expected_revision(request),
         )
-        return self.get(request, patient_id, plan_id)
+        return self.answer(self.output, self.refreshed(change))
 
 
-class TherapyPlanStop(TherapyPlanDetail):
-    http_method_names = POST_ONLY
-
-    @extend_schema(request=s.StopInput, responses=s.TherapyPlanOutput)
-    def post(self, request: Request, patient_id: str, plan_id: str) -> Response:
-        _, plan = self.plan(request, patient_id, plan_id)
-        data = validated(s.StopInput, request.data)
-        self.run(
-            plan_services.therapy_plan_stop,
-            actor=caller(request),
-            plan=plan,
-            effective_from=data.get("effective_from", timezone.localdate()),
-            reason=data["reason"],
-            expected_revision=expected_revision(request),
-        )
-        return self.get(request, patient_id, plan_id)
+@extend_schema_view(post=extend_schema(request=s.StopInput, responses=s.TherapyPlanOutput))
+class TherapyPlanStop(TherapyViews, PlanStop):
+    """End a therapy plan from a date."""
 
 
-class OrthoticPlans(PlanListView):
+class OrthoticViews(PlanItems):
     resource_type = "orthotic_plan"
+    items_of = staticmethod(plan_selectors.orthotic_plans_of)
     output = s.OrthoticPlanOutput
 
-    @extend_schema(responses=s.OrthoticPlanOutput(many=True))
+
+@extend_schema_view(get=extend_schema(responses=s.OrthoticPlanOutput(many=True)))
+class OrthoticPlans(OrthoticViews):
     def get(self, request: Request, patient_id: str) -> Response:
         """Orthoses, splints and casts, each with how it is worn today and its full history."""
-        patient = self.patient(request, patient_id)
-        return self.list_response(request, patient, plan_selectors.orthotic_plans_of(patient))
+        return self.list_response(request, patient_id)
 
     @extend_schema(request=s.OrthoticPlanInput, responses={201: s.OrthoticPlanOutput})
     def post(self, request: Request, patient_id: str) -> Response:
         """Prescribe an orthosis and its wear schedule (therapists and clinicians)."""
         patient = self.patient(request, patient_id)
-        serializer = s.OrthoticPlanInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(s.OrthoticPlanInput, request.data)
         change = plan_services.orthotic_plan_create(
             actor=caller(request),
             patient=patient,
             device=data["device"],
             side=data["side"],
             effective_from=data.get("effective_from", timezone.localdate()),
-            wear=serializer.wear(data),
+            wear=data["wear"],
             reason=data["reason"],
         )
-        change.item = plan_selectors.orthotic_plans_of(patient).get(pk=change.item.pk)
-        return self.answer(s.OrthoticPlanOutput, change, created=True)
+        return self.answer(self.output, self.refreshed(change), created=True)
 
 
-class OrthoticPlanDetail(PlanView):
-    resource_type = "orthotic_plan"
-
-    def plan(self, request: Request, patient_id: str, plan_id: str) -> Any:
-        patient = self.patient(request, patient_id)
-        return patient, self.item(plan_selectors.orthotic_plans_of(patient), plan_id)
-
-    @extend_schema(responses=s.OrthoticPlanOutput)
-    def get(self, request: Request, patient_id: str, plan_id: str) -> Response:
-        patient, plan = self.plan(request, patient_id, plan_id)
-        self.audit_read(request, patient, plan.pk)
-        return Response(s.OrthoticPlanOutput(plan).data, headers={"ETag": f'"{plan.revision}"'})
+@extend_schema_view(get=extend_schema(responses=s.OrthoticPlanOutput))
+class OrthoticPlanDetail(OrthoticViews, PlanItem):
+    pass
 
 
-class OrthoticPlanVersions(OrthoticPlanDetail):
+class OrthoticPlanVersions(OrthoticViews):
     http_method_names = POST_ONLY
 
     @extend_schema(request=s.WearInput, responses=s.OrthoticPlanOutput)
-    def post(self, request: Request, patient_id: str, plan_id: str) -> Response:
+    def post(self, request: Request, patient_id: str, item_id: str) -> Response:
         """Change the wear schedule from a date."""
-        _, plan = self.plan(request, patient_id, plan_id)
-        serializer = s.WearInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        self.run(
+        _, plan = self.lookup(request, patient_id, item_id)
+        data = validated(s.WearInput, request.data)
+        change = self.run(
             plan_services.orthotic_plan_change,
             actor=caller(request),
             plan=plan,
             effective_from=data.get("effective_from", timezone.localdate()),
-            wear=serializer.wear(data),
+            wear=data["wear"],
             reason=data["reason"],
             expected_revision=expected_revision(request),
         )
-        return self.get(request, patient_id, plan_id)
+        return self.answer(self.output, self.refreshed(change))
 
 
-class OrthoticPlanStop(OrthoticPlanDetail):
-    http_method_names = POST_ONLY
-
-    @extend_schema(request=s.StopInput, responses=s.OrthoticPlanOutput)
-    def post(self, request: Request, patient_id: str, plan_id: str) -> Response:
-        _, plan = self.plan(request, patient_id, plan_id)
-        data = validated(s.StopInput, request.data)
-        self.run(
-            plan_services.orthotic_plan_stop,
-            actor=caller(request),
-            plan=plan,
-            effective_from=data.get("effective_from", timezone.localdate()),
-            reason=data["reason"],
-            expected_revision=expected_revision(request),
-        )
-        return self.get(request, patient_id, plan_id)
+@extend_schema_view(post=extend_schema(request=s.StopInput, responses=s.OrthoticPlanOutput))
+class OrthoticPlanStop(OrthoticViews, PlanStop):
+    """End an orthotic plan from a date."""
 
 
 # --- Goals ---------------------------------------------------------------------------------------------------
 
 
-class Goals(PlanListView):
+class GoalViews(PlanItems):
     resource_type = "goal"
+    items_of = staticmethod(plan_selectors.goals_of)
     output = s.GoalOutput
 
-    @extend_schema(responses=s.GoalOutput(many=True))
+
+@extend_schema_view(get=extend_schema(responses=s.GoalOutput(many=True)))
+class Goals(GoalViews):
     def get(self, request: Request, patient_id: str) -> Response:
         """Goals with their levels and dated ratings."""
-        patient = self.patient(request, patient_id)
-        return self.list_response(request, patient, plan_selectors.goals_of(patient))
+        return self.list_response(request, patient_id)
 
     @extend_schema(request=s.GoalInput, responses={201: s.GoalOutput})
     def post(self, request: Request, patient_id: str) -> Response:
@@ -542,47 +511,36 @@ class Goals(PlanListView):
         data = validated(s.GoalInput, request.data)
         data.setdefault("set_on", timezone.localdate())
         change = plan_services.goal_create(actor=caller(request), patient=patient, **data)
-        change.item = plan_selectors.goals_of(patient).get(pk=change.item.pk)
-        return self.answer(s.GoalOutput, change, created=True)
+        return self.answer(self.output, self.refreshed(change), created=True)
 
 
-class GoalDetail(PlanView):
-    resource_type = "goal"
-
-    def goal(self, request: Request, patient_id: str, goal_id: str) -> Any:
-        patient = self.patient(request, patient_id)
-        return patient, self.item(plan_selectors.goals_of(patient), goal_id)
-
-    @extend_schema(responses=s.GoalOutput)
-    def get(self, request: Request, patient_id: str, goal_id: str) -> Response:
-        patient, goal = self.goal(request, patient_id, goal_id)
-        self.audit_read(request, patient, goal.pk)
-        return Response(s.GoalOutput(goal).data, headers={"ETag": f'"{goal.revision}"'})
+@extend_schema_view(get=extend_schema(responses=s.GoalOutput))
+class GoalDetail(GoalViews, PlanItem):
+    pass
 
 
-class GoalRatings(GoalDetail):
+class GoalRatings(GoalViews):
     http_method_names = POST_ONLY
 
     @extend_schema(request=s.GoalRatingInput, responses={201: s.GoalOutput})
-    def post(self, request: Request, patient_id: str, goal_id: str) -> Response:
+    def post(self, request: Request, patient_id: str, item_id: str) -> Response:
         """Rate the level reached (-2..+2) on a day."""
-        patient, goal = self.goal(request, patient_id, goal_id)
+        _, goal = self.lookup(request, patient_id, item_id)
         data = validated(s.GoalRatingInput, request.data)
         data.setdefault("rated_on", timezone.localdate())
         change = plan_services.goal_rate(actor=caller(request), goal=goal, **data)
-        change.item = plan_selectors.goals_of(patient).get(pk=goal.pk)
-        return self.answer(s.GoalOutput, change, created=True)
+        return self.answer(self.output, self.refreshed(change), created=True)
 
 
-class GoalClose(GoalDetail):
+class GoalClose(GoalViews):
     http_method_names = POST_ONLY
 
     @extend_schema(request=s.GoalCloseInput, responses=s.GoalOutput)
-    def post(self, request: Request, patient_id: str, goal_id: str) -> Response:
+    def post(self, request: Request, patient_id: str, item_id: str) -> Response:
         """Mark the goal achieved or discontinued."""
-        _, goal = self.goal(request, patient_id, goal_id)
+        _, goal = self.lookup(request, patient_id, item_id)
         data = validated(s.GoalCloseInput, request.data)
-        self.run(
+        change = self.run(
             plan_services.goal_close,
             actor=caller(request),
             goal=goal,
@@ -590,7 +548,7 @@ class GoalClose(GoalDetail):
             closed_on=data.get("closed_on", timezone.localdate()),
             expected_revision=expected_revision(request),
         )
-        return self.get(request, patient_id, goal_id)
+        return self.answer(self.output, self.refreshed(change))
 
 
 class GoalScores(PlanView):
@@ -603,6 +561,9 @@ class GoalScores(PlanView):
         timeline = plan_selectors.gas_timeline(list(plan_selectors.goals_of(patient)))
         self.audit_read(request, patient, view="t-scores")
         return Response(s.GasScoreOutput(timeline, many=True).data)
+
+
+# --- The plan of the day --------------------------------------------------------------------------------------
 
 
 class CarePlanToday(PlanView):

@@ -18,9 +18,9 @@ from clinic import selectors as clinic_selectors
 from clinic.api.fields import StrictSerializer, validated
 from clinic.api.pagination import NewestFirstPagination, PeoplePagination
 from clinic.api.problems import flatten_errors
-from clinic.audit import audit_list_read, audit_record
+from clinic.audit import audit_denied, audit_list_read, audit_record
 from clinic.authentication import caller
-from clinic.models import AuditEvent, Patient
+from clinic.models import Patient
 from clinic.permissions import IsClinicStaff, IsPatient, IsStaffOrPatient
 from clinic.vocabulary import VOCABULARIES as CLINIC_VOCABULARIES
 from diary import selectors, services
@@ -245,14 +245,7 @@ class DiaryEntryDetail(APIView):
     def entry(self, request: Request, entry_id: str) -> DiaryEntry:
         entry = selectors.diary_entry_for_user(caller(request), entry_id)
         if entry is None:
-            audit_record(
-                actor=caller(request),
-                action="read",
-                resource_type="diary_entry",
-                resource_id=entry_id,
-                outcome=AuditEvent.Outcome.DENIED,
-            )
-            raise Http404("No such diary entry.")
+            raise audit_denied(actor=caller(request), resource_type="diary_entry", resource_id=entry_id)
         return entry
 
     @extend_schema(responses=s.DiaryEntryOutput)
@@ -456,14 +449,7 @@ class AlertDetail(APIView):
     def alert(self, request: Request, alert_id: str) -> Alert:
         alert = selectors.alerts_for_user(caller(request)).filter(pk=alert_id).first()
         if alert is None:
-            audit_record(
-                actor=caller(request),
-                action="read",
-                resource_type="alert",
-                resource_id=alert_id,
-                outcome=AuditEvent.Outcome.DENIED,
-            )
-            raise Http404("No such alert.")
+            raise audit_denied(actor=caller(request), resource_type="alert", resource_id=alert_id)
         return alert
 
     @extend_schema(responses=s.AlertOutput)
