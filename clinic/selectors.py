@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from clinic.audit import audit_denied
-from clinic.models import AccessToken, Patient, User
+from clinic.models import AccessToken, AuditEvent, Patient, User
 
 
 def patients_for_user(user: User) -> QuerySet[Patient]:
@@ -66,3 +66,10 @@ def patient_devices(patient: Patient) -> QuerySet[AccessToken]:
         revoked_at__isnull=True,
         expires_at__gt=timezone.now(),
     ).order_by("-created_at")
+
+
+def audit_events_for(user: User) -> QuerySet[AuditEvent]:
+    """The audit trail of a clinic admin's clinic, newest first; nothing for anyone else."""
+    if not user.is_clinic_staff or user.role != User.Role.ADMIN or user.clinic_id is None:
+        return AuditEvent.objects.none()
+    return AuditEvent.objects.filter(clinic_id=user.clinic_id).order_by("-occurred_at", "-id")

@@ -2,7 +2,7 @@
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -10,6 +10,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from clinic import tokens
@@ -267,3 +268,13 @@ def token_revoke(*, actor: User, token: AccessToken) -> None:
         resource_type="access_token",
         resource_id=token.pk,
     )
+
+
+def purge_expired_credentials(*, now: datetime) -> tuple[int, int]:
+    """Delete tokens and enrollment codes that expired or were revoked longer ago than the
+    retention period: they can never be used again, and keeping them keeps nothing useful.
+    Returns how many tokens and codes went."""
+    cutoff = now - timedelta(days=settings.CREDENTIAL_RETENTION_DAYS)
+    tokens_deleted, _ = AccessToken.objects.filter(Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff)).delete()
+    codes_deleted, _ = EnrollmentCode.objects.filter(expires_at__lt=cutoff).delete()
+    return tokens_deleted, codes_deleted

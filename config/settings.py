@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",
 ]
 
 if not DEBUG:
@@ -134,6 +135,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-alert-notifications": {"task": "diary.tasks.sweep_alert_notifications", "schedule": 60.0},
     "pump-refill-reminders": {"task": "diary.tasks.pump_refill_reminders", "schedule": crontab(hour=5, minute=0)},
+    "purge-expired-credentials": {
+        "task": "clinic.tasks.purge_expired_credentials",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 # Publishing must fail fast when the broker is down: the request that enqueues has already
 # committed its rows, and the periodic sweeps re-enqueue whatever was not delivered.
@@ -160,6 +165,8 @@ AUTH_PASSWORD_VALIDATORS = [
 STAFF_TOKEN_TTL_HOURS = env.int("STAFF_TOKEN_TTL_HOURS", default=12)
 PATIENT_TOKEN_TTL_DAYS = env.int("PATIENT_TOKEN_TTL_DAYS", default=180)
 ENROLLMENT_CODE_TTL_HOURS = env.int("ENROLLMENT_CODE_TTL_HOURS", default=72)
+# Expired or revoked tokens and codes are deleted this long after they stopped working.
+CREDENTIAL_RETENTION_DAYS = env.int("CREDENTIAL_RETENTION_DAYS", default=30)
 
 # --- Diary rules -------------------------------------------------------------------------
 DIARY_MAX_BATCH = 500
@@ -290,16 +297,29 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SESSION_COOKIE_AGE = 12 * 3600
 
 # --- Logging ------------------------------------------------------------------------------
+# LOG_FORMAT=json writes one JSON object per line (for log shippers); every line carries the
+# request id, which is also in the X-Request-ID header and in problem bodies.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
+            "rename_fields": {
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "correlation_id": "request_id",
+            },
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

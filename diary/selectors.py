@@ -3,6 +3,7 @@
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -140,3 +141,35 @@ def adherence_against_plan(patient: Patient, start: date, end: date) -> dict[str
             for drug, amount in sorted(planned["medications"].items())
         ],
     }
+
+
+@dataclass
+class PatientRecord:
+    """Everything held about one patient, each part loaded with what its shape needs."""
+
+    entries: list[DiaryEntry]
+    revisions: list[DiaryEntryRevision]
+    adherence_logs: list[AdherenceLog]
+    alerts: list[Alert]
+    medications: list[Any]
+    pumps: list[Any]
+    sessions: list[Any]
+    therapy_plans: list[Any]
+    orthotic_plans: list[Any]
+    goals: list[Any]
+
+
+def patient_record(patient: Patient) -> PatientRecord:
+    """The patient's whole record, deleted diary entries and earlier versions included."""
+    return PatientRecord(
+        entries=list(DiaryEntry.objects.filter(patient=patient).order_by("occurred_at", "id")),
+        revisions=list(DiaryEntryRevision.objects.filter(entry__patient=patient).order_by("entry_id", "version")),
+        adherence_logs=list(AdherenceLog.objects.filter(patient=patient).order_by("date", "created_at")),
+        alerts=list(Alert.objects.filter(patient=patient).select_related("patient", "acknowledged_by", "resolved_by")),
+        medications=list(plan_selectors.medication_regimens_of(patient)),
+        pumps=list(plan_selectors.itb_pumps_of(patient)),
+        sessions=list(plan_selectors.botulinum_sessions_of(patient)),
+        therapy_plans=list(plan_selectors.therapy_plans_of(patient)),
+        orthotic_plans=list(plan_selectors.orthotic_plans_of(patient)),
+        goals=list(plan_selectors.goals_of(patient)),
+    )

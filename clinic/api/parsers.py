@@ -12,7 +12,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
-from clinic.api.problems import PayloadTooLarge
+from clinic.api.exceptions import PayloadTooLarge
 
 
 class LimitedJSONParser(BaseParser):

@@ -15,6 +15,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from clinic.api.exceptions import PayloadTooLarge
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
@@ -84,12 +86,6 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = 413
-    default_detail = "The request body is too large."
-    default_code = "payload_too_large"
 
 
 def problem_response(request: HttpRequest, status: int, detail: str) -> JsonResponse:

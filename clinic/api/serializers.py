@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from clinic.api.fields import StrictSerializer, VocabularyField
-from clinic.models import AccessToken, Patient, User
+from clinic.models import AccessToken, AuditEvent, Patient, User
 from clinic.vocabulary import ADMINISTRATIVE_SEX, DIAGNOSES
 
 
@@ -100,3 +100,21 @@ class DeviceOutput(serializers.ModelSerializer):
     class Meta:
         model = AccessToken
         fields = ["id", "device_name", "created_at", "expires_at"]
+
+
+class AuditEventOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "occurred_at",
+            "actor_label",
+            "actor_id",
+            "patient_id",
+            "action",
+            "resource_type",
+            "resource_id",
+            "outcome",
+            "request_id",
+            "detail",
+        ]

@@ -1,10 +1,15 @@
 """The clinic API: sign-in, enrollment, staff and patients. Parse, call a service, shape."""
 
+import csv
+import itertools
 from typing import Any
 
 import django_filters
+import orjson
 from django.db.models import Q, QuerySet
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.permissions import AllowAny
@@ -16,10 +21,10 @@ from rest_framework.views import APIView
 from clinic import selectors, services
 from clinic.api import serializers as s
 from clinic.api.fields import validated
-from clinic.api.pagination import PeoplePagination
+from clinic.api.pagination import NewestFirstPagination, PeoplePagination
 from clinic.audit import audit_list_read, audit_record
 from clinic.authentication import BearerTokenAuthentication, caller, request_token
-from clinic.models import Patient, User
+from clinic.models import AuditEvent, Patient, User
 from clinic.permissions import IsClinicStaff, IsStaffOrPatient
 
 
@@ -226,3 +231,79 @@ class DeviceRevoke(APIView):
         token = get_object_or_404(selectors.patient_devices(patient), pk=device_id)
         services.token_revoke(actor=caller(request), token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lte")
+    patient = django_filters.UUIDFilter(field_name="patient_id")
+    outcome = django_filters.ChoiceFilter(choices=AuditEvent.Outcome.choices)
+    action = django_filters.CharFilter()
+
+    class Meta:
+        model = AuditEvent
+        fields = ["since", "until", "patient", "outcome", "action"]
+
+
+class AuditTrail(generics.GenericAPIView):
+    """The clinic's audit trail, for clinic administrators. Read-only: no endpoint changes it."""
+
+    queryset = AuditEvent.objects.none()  # for the schema; get_queryset scopes the real one
+    permission_classes = [IsClinicStaff]
+    serializer_class = s.AuditEventOutput
+    filterset_class = AuditEventFilter
+
+    def get_queryset(self) -> QuerySet[AuditEvent]:
+        user = caller(self.request)
+        if user.role != User.Role.ADMIN:
+            raise exceptions.PermissionDenied("Only clinic administrators read the audit trail.")
+        return selectors.audit_events_for(user)
+
+
+class AuditEvents(AuditTrail, generics.ListAPIView):
+    class pagination_class(NewestFirstPagination):  # noqa: N801
+        ordering = ("-occurred_at", "-id")
+
+
+CSV_COLUMNS = [
+    "occurred_at",
+    "actor_label",
+    "actor_id",
+    "patient_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "request_id",
+    "detail",
+]
+
+
+class AuditEventsCsv(AuditTrail):
+    """The same events as CSV, streamed (any size, constant memory); the export itself is audited."""
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request) -> StreamingHttpResponse:
+        events = self.filter_queryset(self.get_queryset())
+        audit_record(
+            actor=caller(request), action="export", resource_type="audit_event", detail=dict(request.query_params)
+        )
+        rows = (
+            [
+                str(value) if name != "detail" else orjson.dumps(value).decode()
+                for name, value in zip(CSV_COLUMNS, row, strict=True)
+            ]
+            for row in events.values_list(*CSV_COLUMNS).iterator(chunk_size=2000)
+        )
+        writer = csv.writer(_Echo())
+        lines = itertools.chain([writer.writerow(CSV_COLUMNS)], (writer.writerow(row) for row in rows))
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="audit-events.csv"'
+        return response
+
+
+class _Echo:
+    """A file-like object whose write hands the line back, for streaming csv.writer output."""
+
+    def write(self, value: str) -> str:
+        return value

@@ -13,5 +13,6 @@ urlpatterns = [
     path("alerts/<uuid:alert_id>/acknowledge", views.AlertAcknowledge.as_view(), name="alert-acknowledge"),
     path("alerts/<uuid:alert_id>/resolve", views.AlertResolve.as_view(), name="alert-resolve"),
     path("patients/<uuid:patient_id>/adherence-summary", views.AdherenceSummary.as_view(), name="adherence-summary"),
+    path("patients/<uuid:patient_id>/record", views.PatientRecord.as_view(), name="patient-record"),
     path("vocabularies", views.Vocabularies.as_view(), name="vocabularies"),
 ]

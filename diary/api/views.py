@@ -7,6 +7,7 @@ import django_filters
 from django.conf import settings
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, generics, serializers, status
@@ -15,9 +16,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinic import selectors as clinic_selectors
+from clinic.api import plan_serializers as plan_s
 from clinic.api.fields import StrictSerializer, validated
 from clinic.api.pagination import NewestFirstPagination, PeoplePagination
 from clinic.api.problems import flatten_errors
+from clinic.api.serializers import PatientOutput
 from clinic.audit import audit_denied, audit_list_read, audit_record
 from clinic.authentication import caller
 from clinic.models import Patient
@@ -510,6 +513,45 @@ class AdherenceSummary(APIView):
             detail={"from": window["from"].isoformat(), "to": window["to"].isoformat()},
         )
         return Response(s.AdherenceSummaryOutput({"from": window["from"], "to": window["to"], **report}).data)
+
+
+class PatientRecord(APIView):
+    permission_classes = [IsStaffOrPatient]
+
+    @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
+    def get(self, request: Request, patient_id: str) -> Response:
+        """Everything held about the patient, as one JSON document: for a patient's own request
+        for their data, or to hand a record on. The diary includes deleted entries and every
+        earlier version. (``/fhir/Patient/{id}/$everything`` gives the same as FHIR.)"""
+        user = caller(request)
+        patient = clinic_selectors.patient_get_for_user(user, patient_id, resource_type="patient_record")
+        record = selectors.patient_record(patient)
+        audit_record(actor=user, patient=patient, action="export", resource_type="patient_record")
+        body = {
+            "generated_at": timezone.now(),
+            "patient": PatientOutput(patient).data,
+            "diary_entries": s.DiaryEntryOutput(record.entries, many=True).data,
+            "diary_entry_versions": [
+                {
+                    "entry_id": str(r.entry_id),
+                    "version": r.version,
+                    "change": r.change,
+                    "changed_at": r.changed_at,
+                    "snapshot": r.snapshot,
+                }
+                for r in record.revisions
+            ],
+            "adherence_logs": s.AdherenceOutput(record.adherence_logs, many=True).data,
+            "alerts": s.AlertOutput(record.alerts, many=True).data,
+            "medications": plan_s.MedicationRegimenOutput(record.medications, many=True).data,
+            "itb_pumps": plan_s.ItbPumpOutput(record.pumps, many=True).data,
+            "botulinum_sessions": plan_s.BotulinumSessionOutput(record.sessions, many=True).data,
+            "therapy_plans": plan_s.TherapyPlanOutput(record.therapy_plans, many=True).data,
+            "orthotic_plans": plan_s.OrthoticPlanOutput(record.orthotic_plans, many=True).data,
+            "goals": plan_s.GoalOutput(record.goals, many=True).data,
+        }
+        filename = f"patient-record-{patient.mrn}.json"
+        return Response(body, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 class Vocabularies(APIView):
