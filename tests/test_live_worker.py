@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,13 +32,16 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen[bytes]]:
-    """A worker process on a queue of its own, reading the test database; tasks really go through Redis."""
+@contextmanager
+def start_worker(*, broker_url: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process on a queue of its own, reading the test database, with this process's
+    Celery publishing to the same broker: tasks really go through Redis."""
+    broker_url = broker_url or settings.CELERY_BROKER_URL
     queue = f"test-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": broker_url,
         "CELERY_QUEUE": queue,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
     }
@@ -65,14 +69,26 @@ def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen[bytes]]
     saved = (celery_app.conf.task_always_eager, celery_app.conf.task_default_queue)
     celery_app.conf.task_always_eager = False
     celery_app.conf.task_default_queue = queue
-    celery_app.conf.broker_url = settings.CELERY_BROKER_URL
+    # broker_write_url, because a CELERY_BROKER_URL in the environment outranks conf.broker_url.
+    celery_app.conf.broker_write_url = broker_url
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
     try:
         yield worker
     finally:
         celery_app.conf.task_always_eager, celery_app.conf.task_default_queue = saved
+        celery_app.conf.broker_write_url = None
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
         worker.terminate()
         output, _ = worker.communicate(timeout=30)
         print(output.decode(errors="replace")[-4000:])  # noqa: T201  shown when the test fails
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen[bytes]]:
+    with start_worker() as worker:
+        yield worker
 
 
 def wait_for(predicate, timeout: float = 45.0) -> bool:

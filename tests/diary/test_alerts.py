@@ -35,13 +35,15 @@ def report_red_flag(patient_api, entry_payload, django_capture_on_commit_callbac
 @pytest.fixture
 def unreachable_broker():
     """Celery publishing to a port where no broker listens, as when Redis is down."""
-    saved = (celery_app.conf.task_always_eager, celery_app.conf.broker_url)
+    eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
-    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"
+    # broker_write_url, because a CELERY_BROKER_URL in the environment outranks conf.broker_url.
+    celery_app.conf.broker_write_url = "redis://127.0.0.1:1/0"
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     yield
-    celery_app.conf.task_always_eager, celery_app.conf.broker_url = saved
+    celery_app.conf.task_always_eager = eager
+    celery_app.conf.broker_write_url = None
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
