@@ -245,6 +245,10 @@ SPECTACULAR_SETTINGS = {
         "TherapyActivityEnum": "clinic.vocabulary.THERAPY_ACTIVITIES.choices",
     },
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clinic.api.schema.add_problem_responses",
+    ],
 }
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

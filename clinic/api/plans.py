@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,6 +44,19 @@ def expected_revision(request: Request) -> int | None:
     if not tag.isdigit():
         raise exceptions.ValidationError({"If-Match": ['Send the ETag of the item, e.g. "3".']})
     return int(tag)
+
+
+def page_of(item: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of a page of ``item`` as ``PeoplePagination`` answers it."""
+    return inline_serializer(
+        name=f"Paginated{item.__name__}List",
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
 
 
 # Action endpoints extend their item's view for its lookups, not for its other methods.
@@ -155,7 +168,9 @@ class MedicationViews(PlanItems):
     output = s.MedicationRegimenOutput
 
 
-@extend_schema_view(get=extend_schema(responses=s.MedicationRegimenOutput(many=True)))
+@extend_schema_view(
+    get=extend_schema(responses=page_of(s.MedicationRegimenOutput), operation_id="patients_medications_list")
+)
 class Medications(MedicationViews):
     def get(self, request: Request, patient_id: str) -> Response:
         """The patient's medicine regimens, each with its dose today, pending steps and full history."""
@@ -323,7 +338,9 @@ class BotulinumViews(PlanItems):
     output = s.BotulinumSessionOutput
 
 
-@extend_schema_view(get=extend_schema(responses=s.BotulinumSessionOutput(many=True)))
+@extend_schema_view(
+    get=extend_schema(responses=page_of(s.BotulinumSessionOutput), operation_id="patients_botulinum_sessions_list")
+)
 class BotulinumSessions(BotulinumViews):
     def get(self, request: Request, patient_id: str) -> Response:
         """Injection sessions, newest first, each with its sites and the date the next may be given."""
@@ -377,7 +394,9 @@ class TherapyViews(PlanItems):
     output = s.TherapyPlanOutput
 
 
-@extend_schema_view(get=extend_schema(responses=s.TherapyPlanOutput(many=True)))
+@extend_schema_view(
+    get=extend_schema(responses=page_of(s.TherapyPlanOutput), operation_id="patients_therapy_plans_list")
+)
 class TherapyPlans(TherapyViews):
     def get(self, request: Request, patient_id: str) -> Response:
         """Therapy plans, each with the activities in force today and its full history."""
@@ -436,7 +455,9 @@ class OrthoticViews(PlanItems):
     output = s.OrthoticPlanOutput
 
 
-@extend_schema_view(get=extend_schema(responses=s.OrthoticPlanOutput(many=True)))
+@extend_schema_view(
+    get=extend_schema(responses=page_of(s.OrthoticPlanOutput), operation_id="patients_orthotic_plans_list")
+)
 class OrthoticPlans(OrthoticViews):
     def get(self, request: Request, patient_id: str) -> Response:
         """Orthoses, splints and casts, each with how it is worn today and its full history."""
@@ -498,7 +519,7 @@ class GoalViews(PlanItems):
     output = s.GoalOutput
 
 
-@extend_schema_view(get=extend_schema(responses=s.GoalOutput(many=True)))
+@extend_schema_view(get=extend_schema(responses=page_of(s.GoalOutput), operation_id="patients_goals_list"))
 class Goals(GoalViews):
     def get(self, request: Request, patient_id: str) -> Response:
         """Goals with their levels and dated ratings."""
