@@ -11,6 +11,7 @@ nightly for this month and the last.
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,6 +19,7 @@ from uuid import UUID
 import orjson
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -28,7 +30,7 @@ from fhir_export.mapping.patient import patient_resource
 from fhir_export.models import ObservationBundle, SweepMark
 from fhir_export.search import Search, filtered
 from fhir_export.selectors import map_rows
-from fhir_export.sources import sources_of
+from fhir_export.sources import Source, source_named, sources_of
 
 BUNDLE_ID = re.compile(r"^observations-(?P<patient>[0-9a-f-]{36})-(?P<year>\d{4})-(?P<month>\d{2})$")
 SWEEP_NAME = "observation-bundles"
@@ -43,7 +45,7 @@ def searchset(
     *,
     total: int | None,
     links: dict[str, str],
-    included: list[JSON] = (),  # type: ignore[assignment]
+    included: Sequence[JSON] = (),
 ) -> JSON:
     """A searchset Bundle: matches first, then included resources, with paging links."""
     bundle: JSON = {"resourceType": "Bundle", "type": "searchset", "timestamp": instant(timezone.now())}
@@ -76,17 +78,37 @@ def _next_month(month: date) -> date:
 
 
 def month_observations(patient: Patient, month: date) -> list[JSON]:
-    """The patient's Observations on their own days of ``month``, source by source, in date order."""
+    """The patient's Observations on their own days of ``month``, source by source, in date order,
+    then the Goals their GAS levels are about, with those goals' other ratings, so that every
+    reference resolves inside the bundle."""
     resources: list[JSON] = []
     today = timezone.localdate()
+    goal_ids: set[UUID] = set()
     for source in sources_of("Observation"):
-        qs = filtered(source, Search("Observation"), patient.clinic_id, patient_ids=[patient.pk])
-        if qs is None or source.day_field is None:
+        if source.day_field is None:
             continue
+        qs = _patients_rows(source, patient)
         qs = qs.filter(**{f"{source.day_field}__gte": month, f"{source.day_field}__lt": _next_month(month)})
         rows = list(qs.order_by(source.date_field or "pk", "pk"))
+        if source.name == "gas-level":
+            goal_ids.update(row.goal_id for row in rows)
         resources += map_rows(source, rows, today)
+    if goal_ids:
+        shown = {r["id"] for r in resources}
+        ratings = source_named("gas-level")
+        others = _patients_rows(ratings, patient).filter(goal_id__in=goal_ids).order_by("rated_on", "pk")
+        resources += [r for r in map_rows(ratings, list(others), today) if r["id"] not in shown]
+        goals = source_named("goal")
+        goal_rows = _patients_rows(goals, patient).filter(pk__in=goal_ids).order_by("pk")
+        resources += map_rows(goals, list(goal_rows), today)
     return resources
+
+
+def _patients_rows(source: Source, patient: Patient) -> QuerySet[Any]:
+    qs = filtered(source, Search(source.resource_type), patient.clinic_id, patient_ids=[patient.pk])
+    if qs is None:
+        raise ValueError(f"{source.name} rows do not belong to patients")
+    return qs
 
 
 def observation_bundle_build(*, patient_id: UUID | str, month: date | str) -> bool:

@@ -494,6 +494,10 @@ def sources_of(resource_type: str) -> list[Source]:
     return [source for source in SOURCES if source.resource_type == resource_type]
 
 
+def source_named(name: str) -> Source:
+    return next(source for source in SOURCES if source.name == name)
+
+
 def source_for_id(resource_type: str, resource_id: str) -> tuple[Source, Q] | None:
     """The source and row filter a resource id routes to, if any."""
     candidates = sorted(sources_of(resource_type), key=lambda s: -len(s.id_prefix))

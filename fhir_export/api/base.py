@@ -59,6 +59,7 @@ class FhirNegotiation(BaseContentNegotiation):
     def select_renderer(self, request: Request, renderers: Any, format_suffix: str | None = None) -> Any:
         wanted = request.query_params.get("_format")
         if wanted is not None:
+            wanted = wanted.replace(" ", "+")  # an unencoded + in application/fhir+json arrives as a space
             if wanted.split(";")[0].strip() not in JSON_FORMATS:
                 raise exceptions.NotAcceptable(f"_format={wanted}: this server speaks FHIR JSON only.")
         else:
