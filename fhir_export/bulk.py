@@ -148,7 +148,7 @@ class Heartbeat:
     def __init__(self, job_id: UUID, attempt: int) -> None:
         self.job_id, self.attempt = job_id, attempt
         self.last = 0.0
-        self.own = connections.create_connection("default") if connection.vendor == "postgresql" else None
+        self.own = connections.create_connection("default") if uses_snapshot() else None
 
     def beat(self, progress: str, *, force: bool = False) -> bool:
         now = time.monotonic()
@@ -175,10 +175,16 @@ class Heartbeat:
             self.own.close()
 
 
+def uses_snapshot() -> bool:
+    """A worker on PostgreSQL reads in one snapshot; inside a caller's transaction (an eagerly run
+    task, a test) the export simply joins it."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
 @contextmanager
 def snapshot() -> Iterator[None]:
     """One consistent snapshot for the whole export on PostgreSQL (and a cursor that streams)."""
-    if connection.vendor != "postgresql":
+    if not uses_snapshot():
         yield
         return
     with transaction.atomic():

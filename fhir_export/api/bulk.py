@@ -146,7 +146,8 @@ class Status(FhirView):
             return Response(None, status=202, headers=headers)
         if job.status == ExportJob.Status.FAILED:
             raise FhirError(500, job.error or "The export failed.")
-        files = list(job.files.all())
+        order = {resource_type: index for index, resource_type in enumerate(job.resource_types)}
+        files = sorted(job.files.all(), key=lambda f: (order.get(f.resource_type, len(order)), f.part))
         manifest: dict[str, Any] = {
             "transactionTime": instant(job.transaction_time),
             "request": job.request_url,
