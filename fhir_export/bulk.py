@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from psycopg.types.datetime import TimestamptzLoader
 
 from fhir_export.mapping.common import JSON
 from fhir_export.models import ExportFile, ExportJob
@@ -190,6 +191,9 @@ def snapshot() -> Iterator[None]:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # A cursor is planned for its first rows by default (cursor_tuple_fraction 0.1), which
+            # chose an index walk over updated_at at a third of the speed; an export reads them all.
+            cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
         yield
 
 
@@ -243,7 +247,7 @@ def _write_all(job: ExportJob, files: NdjsonFiles, heartbeat: Heartbeat) -> None
             if qs is None:
                 continue
             batch: list[Any] = []
-            for row in qs.iterator(chunk_size=CHUNK_ROWS):
+            for row in stream(source, qs):
                 batch.append(row)
                 if len(batch) == CHUNK_ROWS:
                     written += _write_batch(files, source, batch, today)
@@ -253,6 +257,32 @@ def _write_all(job: ExportJob, files: NdjsonFiles, heartbeat: Heartbeat) -> None
             written += _write_batch(files, source, batch, today)
         if not heartbeat.beat(f"{written} resources written ({resource_type} done)", force=True):
             raise ExportStopped
+
+
+def stream(source: Source, qs: QuerySet[Any]) -> Iterator[Any]:
+    """A source's rows through a server-side cursor, 2,000 at a time.
+
+    Diary entries (the bulk of any export) skip model instances: the queryset's own SQL runs on a
+    psycopg named cursor with psycopg's timestamp loader and orjson for the JSON columns. For a
+    million entries Django's per-row conversion (a model, five json.loads, a time zone wrapper
+    per timestamp) had cost as much as mapping and writing them.
+    """
+    if (
+        not source.columns
+        or source.from_columns is None
+        or not (connection.vendor == "postgresql" and connection.in_atomic_block)
+    ):
+        yield from qs.iterator(chunk_size=CHUNK_ROWS)
+        return
+    sql, params = qs.values_list(*source.columns).query.sql_with_params()
+    make = source.from_columns
+    connection.ensure_connection()
+    with connection.connection.cursor(name=f"export_{source.name.replace('-', '_')}") as cursor:
+        cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+        cursor.itersize = CHUNK_ROWS
+        cursor.execute(sql, params)
+        for values in cursor:
+            yield make(values)
 
 
 def _write_batch(files: NdjsonFiles, source: Source, rows: list[Any], today: date) -> int:

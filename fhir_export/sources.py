@@ -12,7 +12,7 @@ need the item's other versions, which are prefetched).
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -103,7 +103,10 @@ class Source:
     base: Callable[[QuerySet[Any]], QuerySet[Any]] = lambda qs: qs
     select: tuple[str, ...] = ()
     prefetch: tuple[str | Prefetch, ...] = ()
-    extra_filters: dict[str, str] = field(default_factory=dict)
+    # For the tables an export streams by the million: the columns the mapper reads, and how
+    # to make a row of them (bulk.py reads these without model instances).
+    columns: tuple[str, ...] = ()
+    from_columns: Callable[[Sequence[Any]], Any] | None = None
 
     def rows(self, clinic_id: int) -> QuerySet[Any]:
         """Every row of the clinic this source exports, with what its mapper needs joined."""
@@ -307,6 +310,8 @@ SOURCES: list[Source] = [
         _diary,
         date_field="occurred_at",
         day_field="local_date",
+        columns=observation.DiaryRow._fields,
+        from_columns=observation.diary_row,
         category=SURVEY,
         code=Codes(fixed=(concept(MEASURES, "spasticity_nrs"),)),
         base=_not_deleted,

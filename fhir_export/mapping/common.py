@@ -10,17 +10,29 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from clinic.vocabulary import LATERALITY, UCUM, Vocabulary
 
 JSON = dict[str, Any]
 
-_concepts: dict[tuple[str, str, str], JSON] = {}
+# Built once per word: an export maps millions of rows, and a settings lookup per code showed
+# up in its profile. Cleared when a test overrides the URLs the concepts contain.
+_concepts: dict[tuple[str, str], JSON] = {}
+CACHES: list[dict[Any, Any]] = [_concepts]
+
+
+@receiver(setting_changed)
+def _forget_concepts(setting: str, **kwargs: Any) -> None:
+    if setting in ("CODE_SYSTEM_BASE_URL", "FHIR_CANONICAL_BASE_URL"):
+        for cache in CACHES:
+            cache.clear()
 
 
 def concept(vocabulary: Vocabulary, word: str) -> JSON:
     """A CodeableConcept with every code the word has (standard ones first, then ours)."""
-    key = (settings.CODE_SYSTEM_BASE_URL, vocabulary.name, word)
+    key = (vocabulary.name, word)
     cached = _concepts.get(key)
     if cached is None:
         entry = vocabulary[word]

@@ -10,15 +10,19 @@ its own id, read and search, for no gain to a reader. Severity over time stays a
 """
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, NamedTuple
 from uuid import UUID
+
+import orjson
 
 from clinic.clinical_rules import gas_t_score
 from clinic.models import GoalRating
 from clinic.vocabulary import BODY_REGIONS, ORAL_DRUGS, ORTHOTIC_DEVICES, THERAPY_ACTIVITIES, Vocabulary
-from diary.models import AdherenceLog, DiaryEntry
+from diary.models import IMPACT_COLUMNS, AdherenceLog, DiaryEntry
 from diary.vocabulary import IMPACT_DOMAINS, RED_FLAGS, RELIEF_MEASURES, SIDE_EFFECTS, TRIGGERS
 from fhir_export.mapping.common import (
+    CACHES,
     JSON,
     concept,
     fhir_date,
@@ -30,45 +34,117 @@ from fhir_export.mapping.common import (
     ucum,
     uuid_identifier,
 )
-from fhir_export.vocabulary import MEASURES, OBSERVATION_CATEGORIES
+from fhir_export.vocabulary import MEASURES, OBSERVATION_CATEGORIES, UUID_IDENTIFIER_SYSTEM
+
+# A diary entry's components repeat a few hundred distinct shapes (a trigger, a relief measure
+# and how much it helped, ...). Building each once and sharing it is what lets an export map
+# tens of thousands of entries a second; mapped dicts are read-only (see common.py).
+_components: dict[tuple[str, str, object], JSON] = {}
+CACHES.append(_components)
+_offsets: dict[int, timezone] = {}
 
 
-def _coded_components(measure: str, vocabulary: Vocabulary, words: Sequence[str]) -> list[JSON]:
-    code = concept(MEASURES, measure)
-    return [{"code": code, "valueCodeableConcept": concept(vocabulary, word)} for word in words]
+def _component(kind: str, word: str, value: object = None) -> JSON:
+    key = (kind, word, value)
+    component = _components.get(key)
+    if component is None:
+        component = _build_component(kind, word, value)
+        _components[key] = component
+    return component
 
 
-def diary_observation(entry: DiaryEntry) -> JSON:
+def _build_component(kind: str, word: str, value: object) -> JSON:
+    if kind == "body_region":
+        side = BODY_REGIONS[word].attrs.get("laterality")
+        return {"code": concept(MEASURES, kind), "valueCodeableConcept": sided_concept(BODY_REGIONS, word, side)}
+    if kind in _CODED:
+        return {"code": concept(MEASURES, kind), "valueCodeableConcept": concept(_CODED[kind], word)}
+    return {"code": concept(_RATED[kind], word), "valueInteger": value}
+
+
+_CODED: dict[str, Vocabulary] = {"trigger": TRIGGERS, "side_effect": SIDE_EFFECTS, "red_flag": RED_FLAGS}
+_RATED: dict[str, Vocabulary] = {"relief": RELIEF_MEASURES, "impact": IMPACT_DOMAINS}
+_RELIEF_ORDER = {name: index for index, name in enumerate(RELIEF_MEASURES.names())}
+
+
+class DiaryRow(NamedTuple):
+    """A diary entry as the export streams it: the columns the mapper reads, without a model
+    instance (Django's row conversion was half of an export's time; see fhir_export/bulk.py)."""
+
+    id: UUID
+    patient_id: UUID
+    occurred_at: datetime
+    utc_offset_minutes: int
+    severity: int
+    spasm_count: int | None
+    duration_minutes: int | None
+    body_regions: list[str]
+    triggers: list[str]
+    relief: dict[str, int]
+    impact_walking: int | None
+    impact_dressing: int | None
+    impact_sleeping: int | None
+    impact_transfers: int | None
+    impact_pain: int | None
+    side_effects: list[str]
+    red_flags: list[str]
+    notes: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+_JSON_COLUMNS = frozenset({"body_regions", "triggers", "relief", "side_effects", "red_flags"})
+_JSON_POSITIONS = [index for index, name in enumerate(DiaryRow._fields) if name in _JSON_COLUMNS]
+
+
+def diary_row(values: Sequence[Any]) -> DiaryRow:
+    """A DiaryRow from a database row whose JSON columns arrive as text."""
+    row = list(values)
+    for index in _JSON_POSITIONS:
+        row[index] = orjson.loads(row[index])
+    return DiaryRow(*row)
+
+
+def _local_time(entry: DiaryEntry | DiaryRow) -> str:
+    """``DiaryEntry.local_occurred_at``, with the offset's tzinfo made once per offset."""
+    zone = _offsets.get(entry.utc_offset_minutes)
+    if zone is None:
+        zone = _offsets.setdefault(entry.utc_offset_minutes, timezone(timedelta(minutes=entry.utc_offset_minutes)))
+    return entry.occurred_at.astimezone(zone).isoformat()
+
+
+def diary_observation(entry: DiaryEntry | DiaryRow) -> JSON:
     """One diary entry: the spasticity NRS, at the patient's own local time, with its details as components."""
     components: list[JSON] = []
     if entry.spasm_count is not None:
-        components.append({"code": concept(MEASURES, "spasm_count"), "valueInteger": entry.spasm_count})
+        components.append(_spasm_count(entry.spasm_count))
     if entry.duration_minutes is not None:
         components.append(
             {"code": concept(MEASURES, "spasm_duration"), "valueQuantity": ucum(entry.duration_minutes, "min")}
         )
-    region_code = concept(MEASURES, "body_region")
-    for region in entry.body_regions:
-        side = BODY_REGIONS[region].attrs.get("laterality")
-        components.append({"code": region_code, "valueCodeableConcept": sided_concept(BODY_REGIONS, region, side)})
-    components += _coded_components("trigger", TRIGGERS, entry.triggers)
-    for measure, helped in RELIEF_MEASURES.in_order(entry.relief):
-        components.append({"code": concept(RELIEF_MEASURES, measure), "valueInteger": helped})
-    for domain, rating in IMPACT_DOMAINS.in_order(entry.impact):
-        components.append({"code": concept(IMPACT_DOMAINS, domain), "valueInteger": rating})
-    components += _coded_components("side_effect", SIDE_EFFECTS, entry.side_effects)
-    components += _coded_components("red_flag", RED_FLAGS, entry.red_flags)
-    subject = patient_reference(entry.patient_id)
+    components += [_component("body_region", region) for region in entry.body_regions]
+    components += [_component("trigger", trigger) for trigger in entry.triggers]
+    for measure in sorted(entry.relief, key=_RELIEF_ORDER.__getitem__):
+        components.append(_component("relief", measure, entry.relief[measure]))
+    for domain, column in IMPACT_COLUMNS.items():  # in the impact-domain vocabulary's order
+        rating = getattr(entry, column)
+        if rating is not None:
+            components.append(_component("impact", domain, rating))
+    components += [_component("side_effect", effect) for effect in entry.side_effects]
+    components += [_component("red_flag", flag) for flag in entry.red_flags]
+    entry_id = str(entry.id)
+    subject = {"reference": f"Patient/{entry.patient_id}"}
     resource: JSON = {
         "resourceType": "Observation",
-        "id": str(entry.id),
-        "meta": meta(entry.updated_at),
-        "identifier": [uuid_identifier(entry.id)],
+        "id": entry_id,
+        "meta": {"lastUpdated": instant(entry.updated_at)},
+        "identifier": [{"system": UUID_IDENTIFIER_SYSTEM, "value": f"urn:uuid:{entry_id}"}],
         "status": "amended" if entry.version > 1 else "final",
         "category": [concept(OBSERVATION_CATEGORIES, "survey")],
         "code": concept(MEASURES, "spasticity_nrs"),
         "subject": subject,
-        "effectiveDateTime": entry.local_occurred_at.isoformat(),
+        "effectiveDateTime": _local_time(entry),
         "issued": instant(entry.created_at),
         "performer": [subject],
         "valueInteger": entry.severity,
@@ -78,6 +154,10 @@ def diary_observation(entry: DiaryEntry) -> JSON:
     if components:
         resource["component"] = components
     return resource
+
+
+def _spasm_count(count: int) -> JSON:
+    return {"code": concept(MEASURES, "spasm_count"), "valueInteger": count}
 
 
 def adherence_observation_id(log_id: UUID) -> str:

@@ -78,7 +78,7 @@ def test_diary_entry_keeps_its_original_offset_and_uuid(patient):
     resource = diary_observation(entry)
 
     parsed(resource)
-    assert resource["effectiveDateTime"] == "2026-11-20T07:30:00-05:00"
+    assert resource["effectiveDateTime"] == "2026-11-20T07:30:00-05:00" == entry.local_occurred_at.isoformat()
     assert resource["id"] == str(entry.id)
     assert resource["identifier"] == [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{entry.id}"}]
     assert resource["valueInteger"] == 6
