@@ -210,3 +210,18 @@ def _patient_of_clinic(caller: FhirCaller, patient_id: str) -> Patient:
         )
         raise FhirError(404, f"Patient/{patient_id} is not known.")
     return patient
+
+
+class NotFound(FhirView):
+    """Anything else under /fhir/: a 404 OperationOutcome (never the HTML or problem+json 404)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+    def dispatch_404(self) -> None:
+        raise FhirError(404, "There is nothing at this address in the FHIR API.")
+
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        self.dispatch_404()
+
+    post = put = patch = delete = get

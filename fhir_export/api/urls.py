@@ -1,28 +1,10 @@
 """``/fhir/``: discovery, SMART auth, bulk export, operations, then read and search by type."""
 
-from typing import Any
-
 from django.urls import path, re_path
 
 from fhir_export.api import bulk, rest, smart
-from fhir_export.api.base import FhirError, FhirView
 
 app_name = "fhir"
-
-
-class NotFound(FhirView):
-    """Anything else under /fhir/: a 404 OperationOutcome (never the HTML or problem+json 404)."""
-
-    authentication_classes: list[Any] = []
-    permission_classes: list[Any] = []
-
-    def dispatch_404(self) -> None:
-        raise FhirError(404, "There is nothing at this address in the FHIR API.")
-
-    def get(self, request: Any, *args: Any, **kwargs: Any) -> None:
-        self.dispatch_404()
-
-    post = put = patch = delete = get
 
 
 urlpatterns = [
@@ -38,5 +20,5 @@ urlpatterns = [
     path("<str:resource_type>/_search", rest.SearchType.as_view(), name="search-post"),
     path("<str:resource_type>/<str:resource_id>", rest.Read.as_view(), name="read"),
     path("<str:resource_type>", rest.SearchType.as_view(), name="search"),
-    re_path(r"^.*$", NotFound.as_view(), name="not-found"),
+    re_path(r"^.*$", rest.NotFound.as_view(), name="not-found"),
 ]

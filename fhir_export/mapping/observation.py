@@ -9,7 +9,7 @@ its own id, read and search, for no gain to a reader. Severity over time stays a
 ``code`` search. Adherence logs follow the same pattern, one Observation per day.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -39,32 +39,47 @@ from fhir_export.vocabulary import MEASURES, OBSERVATION_CATEGORIES, UUID_IDENTI
 # A diary entry's components repeat a few hundred distinct shapes (a trigger, a relief measure
 # and how much it helped, ...). Building each once and sharing it is what lets an export map
 # tens of thousands of entries a second; mapped dicts are read-only (see common.py).
-_components: dict[tuple[str, str, object], JSON] = {}
-CACHES.append(_components)
 _offsets: dict[int, timezone] = {}
 
 
-def _component(kind: str, word: str, value: object = None) -> JSON:
-    key = (kind, word, value)
-    component = _components.get(key)
-    if component is None:
-        component = _build_component(kind, word, value)
-        _components[key] = component
-    return component
+class _Built(dict[Any, Any]):
+    """A cache that builds a missing entry on first use (a plain dict lookup after that)."""
+
+    def __init__(self, build: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.build = build
+        CACHES.append(self)
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.build(key)
+        return value
 
 
-def _build_component(kind: str, word: str, value: object) -> JSON:
-    if kind == "body_region":
-        side = BODY_REGIONS[word].attrs.get("laterality")
-        return {"code": concept(MEASURES, kind), "valueCodeableConcept": sided_concept(BODY_REGIONS, word, side)}
-    if kind in _CODED:
-        return {"code": concept(MEASURES, kind), "valueCodeableConcept": concept(_CODED[kind], word)}
-    return {"code": concept(_RATED[kind], word), "valueInteger": value}
+def _coded(measure: str, vocabulary: Vocabulary) -> _Built:
+    return _Built(lambda word: {"code": concept(MEASURES, measure), "valueCodeableConcept": concept(vocabulary, word)})
 
 
-_CODED: dict[str, Vocabulary] = {"trigger": TRIGGERS, "side_effect": SIDE_EFFECTS, "red_flag": RED_FLAGS}
-_RATED: dict[str, Vocabulary] = {"relief": RELIEF_MEASURES, "impact": IMPACT_DOMAINS}
+_FIXED = _Built(
+    lambda name: {
+        "category": [concept(OBSERVATION_CATEGORIES, "survey")],
+        "code": concept(MEASURES, "spasticity_nrs"),
+    }[name]
+)
+_COUNTS = _Built(lambda n: {"code": concept(MEASURES, "spasm_count"), "valueInteger": n})
+_DURATIONS = _Built(lambda n: {"code": concept(MEASURES, "spasm_duration"), "valueQuantity": ucum(n, "min")})
+_REGIONS = _Built(
+    lambda word: {
+        "code": concept(MEASURES, "body_region"),
+        "valueCodeableConcept": sided_concept(BODY_REGIONS, word, BODY_REGIONS[word].attrs.get("laterality")),
+    }
+)
+_TRIGGERS = _coded("trigger", TRIGGERS)
+_SIDE_EFFECTS = _coded("side_effect", SIDE_EFFECTS)
+_RED_FLAGS = _coded("red_flag", RED_FLAGS)
+_RELIEF = _Built(lambda key: {"code": concept(RELIEF_MEASURES, key[0]), "valueInteger": key[1]})
+_IMPACT = _Built(lambda key: {"code": concept(IMPACT_DOMAINS, key[0]), "valueInteger": key[1]})
 _RELIEF_ORDER = {name: index for index, name in enumerate(RELIEF_MEASURES.names())}
+_IMPACT_COLUMNS = list(IMPACT_COLUMNS.items())  # in the impact-domain vocabulary's order
 
 
 class DiaryRow(NamedTuple):
@@ -118,21 +133,19 @@ def diary_observation(entry: DiaryEntry | DiaryRow) -> JSON:
     """One diary entry: the spasticity NRS, at the patient's own local time, with its details as components."""
     components: list[JSON] = []
     if entry.spasm_count is not None:
-        components.append(_spasm_count(entry.spasm_count))
+        components.append(_COUNTS[entry.spasm_count])
     if entry.duration_minutes is not None:
-        components.append(
-            {"code": concept(MEASURES, "spasm_duration"), "valueQuantity": ucum(entry.duration_minutes, "min")}
-        )
-    components += [_component("body_region", region) for region in entry.body_regions]
-    components += [_component("trigger", trigger) for trigger in entry.triggers]
-    for measure in sorted(entry.relief, key=_RELIEF_ORDER.__getitem__):
-        components.append(_component("relief", measure, entry.relief[measure]))
-    for domain, column in IMPACT_COLUMNS.items():  # in the impact-domain vocabulary's order
+        components.append(_DURATIONS[entry.duration_minutes])
+    components += [_REGIONS[region] for region in entry.body_regions]
+    components += [_TRIGGERS[trigger] for trigger in entry.triggers]
+    relief = entry.relief
+    components += [_RELIEF[measure, relief[measure]] for measure in sorted(relief, key=_RELIEF_ORDER.__getitem__)]
+    for domain, column in _IMPACT_COLUMNS:
         rating = getattr(entry, column)
         if rating is not None:
-            components.append(_component("impact", domain, rating))
-    components += [_component("side_effect", effect) for effect in entry.side_effects]
-    components += [_component("red_flag", flag) for flag in entry.red_flags]
+            components.append(_IMPACT[domain, rating])
+    components += [_SIDE_EFFECTS[effect] for effect in entry.side_effects]
+    components += [_RED_FLAGS[flag] for flag in entry.red_flags]
     entry_id = str(entry.id)
     subject = {"reference": f"Patient/{entry.patient_id}"}
     resource: JSON = {
@@ -141,8 +154,8 @@ def diary_observation(entry: DiaryEntry | DiaryRow) -> JSON:
         "meta": {"lastUpdated": instant(entry.updated_at)},
         "identifier": [{"system": UUID_IDENTIFIER_SYSTEM, "value": f"urn:uuid:{entry_id}"}],
         "status": "amended" if entry.version > 1 else "final",
-        "category": [concept(OBSERVATION_CATEGORIES, "survey")],
-        "code": concept(MEASURES, "spasticity_nrs"),
+        "category": _FIXED["category"],
+        "code": _FIXED["code"],
         "subject": subject,
         "effectiveDateTime": _local_time(entry),
         "issued": instant(entry.created_at),
@@ -154,10 +167,6 @@ def diary_observation(entry: DiaryEntry | DiaryRow) -> JSON:
     if components:
         resource["component"] = components
     return resource
-
-
-def _spasm_count(count: int) -> JSON:
-    return {"code": concept(MEASURES, "spasm_count"), "valueInteger": count}
 
 
 def adherence_observation_id(log_id: UUID) -> str:
