@@ -11,6 +11,7 @@ works the same way: nothing is published unless the run succeeded).
 """
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -30,8 +31,8 @@ from django.utils import timezone
 from psycopg.types.datetime import TimestamptzLoader
 
 from fhir_export.mapping.common import JSON
-from fhir_export.models import ExportFile, ExportJob
-from fhir_export.search import Search, SearchError, parse_search
+from fhir_export.models import BackendAccessToken, ExportFile, ExportJob, UsedClientAssertion
+from fhir_export.search import Search, SearchError, filtered, parse_search
 from fhir_export.selectors import map_rows
 from fhir_export.sources import Source, sources_of
 
@@ -63,8 +64,6 @@ def parse_type_filters(type_filters: list[str], resource_types: list[str]) -> di
 def export_queryset(source: Source, job: ExportJob, searches: list[Search]) -> QuerySet[Any] | None:
     """The rows of one source that belong in the export: the clinic's, changed since ``_since`` and
     not after the transaction time, matching any of the type's filters."""
-    from fhir_export.search import filtered
-
     parts = [filtered(source, search, job.clinic_id) for search in (searches or [Search(source.resource_type)])]
     matching = [qs for qs in parts if qs is not None]
     if not matching:
@@ -124,18 +123,12 @@ class NdjsonFiles:
         if self._file is None or self._current is None:
             return
         self._file.flush()
-        os_fsync(self._file)
+        os.fsync(self._file.fileno())  # on disk before its final name, so a crash cannot publish it half written
         self._file.close()
         final = Path(settings.FHIR_EXPORT_DIR) / self._current.path
         (final.parent / f"{final.name}.part").replace(final)
         self.done.append(self._current)
         self._file, self._current = None, None
-
-
-def os_fsync(handle: Any) -> None:
-    import os
-
-    os.fsync(handle.fileno())
 
 
 class Heartbeat:
@@ -344,8 +337,6 @@ def exports_to_rerun() -> list[UUID]:
 
 def exports_expire() -> int:
     """Delete jobs (and files) past their expiry, and cancelled ones; forget used assertions and old tokens."""
-    from fhir_export.models import BackendAccessToken, UsedClientAssertion
-
     now = timezone.now()
     done = ExportJob.objects.filter(
         Q(expires_at__lt=now) | Q(status=ExportJob.Status.CANCELLED, finished_at__lt=now - timedelta(hours=1))
