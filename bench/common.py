@@ -80,9 +80,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(database_url: str, *, workers: int = 2, **env: str) -> Iterator[int]:
-    """Run the service under gunicorn (sync workers) on a free loopback port."""
-    port = free_port()
+def gunicorn(database_url: str, *, workers: int = 2, port: int | None = None, **env: str) -> Iterator[int]:
+    """Run the service under gunicorn (sync workers) on a free loopback port (or the one given)."""
+    port = port or free_port()
     process = subprocess.Popen(
         [
             sys.executable,

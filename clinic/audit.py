@@ -39,15 +39,16 @@ def audit_record(
     resource_id: object = "",
     outcome: str = AuditEvent.Outcome.SUCCESS,
     detail: dict[str, Any] | None = None,
+    label: str = "",
 ) -> AuditEvent:
-    """Append one event to the audit trail."""
+    """Append one event to the audit trail; ``label`` names an actor that is not a user (an EHR client)."""
     if patient is not None:
         patient_id, clinic_id = patient.pk, patient.clinic_id
     if clinic_id is None and actor is not None:
         clinic_id = actor.clinic_id
     return AuditEvent.objects.create(
         actor=actor if actor is not None and actor.pk else None,
-        actor_label=actor_label(actor),
+        actor_label=label or actor_label(actor),
         clinic_id=clinic_id,
         patient_id=patient_id,
         action=action,

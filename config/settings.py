@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "clinic",
     "diary",
+    "fhir_export",
 ]
 
 MIDDLEWARE = [
@@ -139,6 +140,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "clinic.tasks.purge_expired_credentials",
         "schedule": crontab(hour=3, minute=30),
     },
+    "fhir-rebuild-changed-bundles": {"task": "fhir_export.tasks.rebuild_changed_bundles", "schedule": 60.0},
+    "fhir-rebuild-all-bundles": {
+        "task": "fhir_export.tasks.rebuild_recent_bundles",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    "fhir-sweep-exports": {"task": "fhir_export.tasks.sweep_exports", "schedule": 60.0},
+    "fhir-expire-exports": {"task": "fhir_export.tasks.expire_exports", "schedule": crontab(minute=15)},
 }
 # Publishing must fail fast when the broker is down: the request that enqueues has already
 # committed its rows, and the periodic sweeps re-enqueue whatever was not delivered.
@@ -192,6 +200,30 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # Canonical URLs of our own code systems: chosen once per deployment and never changed, since
 # EHRs store codes with them. See clinic/vocabulary.py.
 CODE_SYSTEM_BASE_URL = env.str("CODE_SYSTEM_BASE_URL", default=f"{PUBLIC_BASE_URL.rstrip('/')}/fhir/CodeSystem")
+
+# --- FHIR R4 export (fhir_export/, README "FHIR R4") ---------------------------------------
+# Absolute base of the FHIR API as EHRs reach it: Bundle links, the bulk manifest and the token
+# URL that client assertions must name as their audience.
+FHIR_BASE_URL = env.str("FHIR_BASE_URL", default=f"{PUBLIC_BASE_URL.rstrip('/')}/fhir").rstrip("/")
+# Canonical base of our identifier systems and extensions; like CODE_SYSTEM_BASE_URL, never changed.
+FHIR_CANONICAL_BASE_URL = env.str("FHIR_CANONICAL_BASE_URL", default=f"{PUBLIC_BASE_URL.rstrip('/')}/fhir").rstrip("/")
+FHIR_SEARCH_DEFAULT_COUNT = env.int("FHIR_SEARCH_DEFAULT_COUNT", default=50)
+FHIR_SEARCH_MAX_COUNT = env.int("FHIR_SEARCH_MAX_COUNT", default=500)
+# SMART Backend Services: tokens live at most 5 minutes (SMART's recommendation).
+FHIR_ACCESS_TOKEN_TTL_SECONDS = min(env.int("FHIR_ACCESS_TOKEN_TTL_SECONDS", default=300), 300)
+FHIR_JWKS_CACHE_SECONDS = env.int("FHIR_JWKS_CACHE_SECONDS", default=300)
+FHIR_EXPORT_DIR = env.path("FHIR_EXPORT_DIR", default=BASE_DIR / "var" / "fhir-export")
+FHIR_EXPORT_FILE_MAX_BYTES = env.int("FHIR_EXPORT_FILE_MAX_BYTES", default=256 * 1024 * 1024)
+FHIR_EXPORT_RETENTION_HOURS = env.int("FHIR_EXPORT_RETENTION_HOURS", default=24)
+FHIR_EXPORT_MAX_CONCURRENT_PER_CLIENT = env.int("FHIR_EXPORT_MAX_CONCURRENT_PER_CLIENT", default=2)
+FHIR_EXPORT_MAX_ATTEMPTS = env.int("FHIR_EXPORT_MAX_ATTEMPTS", default=3)
+# An export task renews its lease while it writes; a lease this old means its worker died.
+FHIR_EXPORT_LEASE_SECONDS = env.int("FHIR_EXPORT_LEASE_SECONDS", default=120)
+# Below the broker's visibility timeout, so a task is never redelivered while it still runs.
+FHIR_EXPORT_TIME_LIMIT_SECONDS = env.int("FHIR_EXPORT_TIME_LIMIT_SECONDS", default=3000)
+# Observation bundles are rebuilt once changes have been quiet for this long.
+FHIR_BUNDLE_DEBOUNCE_SECONDS = env.int("FHIR_BUNDLE_DEBOUNCE_SECONDS", default=60)
+FHIR_BUNDLE_MAX_AGE_SECONDS = env.int("FHIR_BUNDLE_MAX_AGE_SECONDS", default=300)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

@@ -117,3 +117,63 @@ def test_worker_delivers_a_red_flag_notification_end_to_end(
     assert request.json["alert_id"] == str(alert.pk)
     alert.refresh_from_db()
     assert (alert.notify_attempts, alert.email_sent_at is not None) == (1, True)
+
+
+def test_worker_writes_a_bulk_export_that_the_client_downloads(celery_worker_process, settings):
+    """The worker path proper: one REPEATABLE READ snapshot, a streaming cursor, and a heartbeat
+    on its own connection; the manifest appears only when the files are complete."""
+    from urllib.parse import urlsplit
+
+    import orjson
+    from rest_framework.test import APIClient
+
+    from fhir_export import services
+    from fhir_export.models import ExportJob
+    from tests.fhir_export.conftest import diary_entry, post_form, public_jwk, token_request
+
+    # The worker and this process share the default export folder (the worker's settings come from its environment).
+    job_id = None
+    try:
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP384R1())
+        clinic = ClinicFactory()
+        patient = PatientFactory(clinic=clinic)
+        for _ in range(30):
+            diary_entry(patient)
+        client = services.backend_client_register(
+            clinic=clinic, name="EHR", scopes="system/*.rs", jwks={"keys": [public_jwk(key, "k1")]}
+        )
+        now = int(time.time())
+        assertion = jwt.encode(
+            {
+                "iss": client.client_id,
+                "sub": client.client_id,
+                "aud": f"{settings.FHIR_BASE_URL}/auth/token",
+                "exp": now + 120,
+                "jti": str(uuid.uuid4()),
+            },
+            key,
+            algorithm="ES384",
+            headers={"kid": "k1"},
+        )
+        token = post_form("/fhir/auth/token", token_request(assertion)).json()["access_token"]
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+        started = api.get("/fhir/$export?_type=Patient,Observation", HTTP_PREFER="respond-async")
+        status_url = urlsplit(started["Content-Location"]).path
+        assert wait_for(lambda: api.get(status_url).status_code == 200)
+
+        manifest = api.get(status_url).json()
+        assert [(o["type"], o["count"]) for o in manifest["output"]] == [("Patient", 1), ("Observation", 30)]
+        body = b"".join(api.get(urlsplit(manifest["output"][1]["url"]).path).streaming_content)
+        assert len([orjson.loads(line) for line in body.splitlines()]) == 30
+        job_id = ExportJob.objects.get().pk
+        assert ExportJob.objects.get().attempt == 1
+    finally:
+        if job_id is not None:
+            from fhir_export.bulk import export_files_delete
+
+            export_files_delete(job_id=job_id)

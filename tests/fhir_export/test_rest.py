@@ -1,0 +1,481 @@
+"""The FHIR REST API: CapabilityStatement, read with validators, search with keyset pages, $everything."""
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+import pytest
+from django.utils import timezone as django_timezone
+from rest_framework.test import APIClient
+
+from clinic.models import AuditEvent
+from diary.models import DiaryEntry
+from fhir_export import services
+from fhir_export.search import PARAMETERS
+from fhir_export.sources import RESOURCE_TYPES
+from tests.factories import PatientFactory
+from tests.fhir_export.conftest import diary_entry
+from tests.fhir_export.fhir import parsed, valid
+
+FHIR_JSON = "application/fhir+json"
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def references(value, found=None) -> set[str]:
+    found = set() if found is None else found
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            found.add(ref)
+        for item in value.values():
+            references(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            references(item, found)
+    return found
+
+
+def assert_references_resolve(bundle: dict) -> None:
+    urls = {entry["fullUrl"].split("/fhir/", 1)[1] for entry in bundle["entry"]}
+    assert references([entry["resource"] for entry in bundle["entry"]]) <= urls
+
+
+# --- CapabilityStatement -------------------------------------------------------------------------
+
+
+def test_capability_statement_is_open_and_tells_what_search_supports(db):
+    response = APIClient().get("/fhir/metadata")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == FHIR_JSON
+    statement = parsed(response.content)
+    assert statement.fhirVersion == "4.0.1"
+    rest = statement.rest[0]
+    declared = {r.type: {p.name for p in r.searchParam or []} for r in rest.resource}
+    assert {t: {p.name for p in PARAMETERS[t]} for t in RESOURCE_TYPES} == {t: declared[t] for t in RESOURCE_TYPES}
+    assert "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data" in statement.instantiates
+    assert rest.operation[0].name == "export"
+    assert rest.security.service[0].coding[0].code == "SMART-on-FHIR"
+    token = rest.security.extension[0].extension[0]
+    assert token.valueUri.endswith("/fhir/auth/token")
+
+
+# --- Read ----------------------------------------------------------------------------------------
+
+
+def all_resources(api, patient) -> list[dict]:
+    bundle = api.get(f"/fhir/Patient/{patient.pk}/$everything").json()
+    return [entry["resource"] for entry in bundle["entry"]]
+
+
+def test_every_resource_reads_back_as_itself_with_validators(ehr_api, full_patient):
+    api = ehr_api()
+    resources = all_resources(api, full_patient)
+
+    assert {r["resourceType"] for r in resources} == set(RESOURCE_TYPES) - {"Group"}
+    for resource in resources:
+        response = api.get(f"/fhir/{resource['resourceType']}/{resource['id']}")
+        assert response.status_code == 200, resource["id"]
+        assert response.json() == resource
+        parsed(response.content)
+        assert response["ETag"].startswith('W/"')
+        assert response["Last-Modified"]
+
+
+def test_if_none_match_and_if_modified_since_answer_304(ehr_api, full_patient):
+    api = ehr_api()
+    url = f"/fhir/Patient/{full_patient.pk}"
+    first = api.get(url)
+
+    assert api.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    assert api.get(url, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"]).status_code == 304
+    assert api.get(url, HTTP_IF_NONE_MATCH='W/"something-else"').status_code == 200
+
+
+def test_if_match_on_a_changed_resource_is_412(ehr_api, patient):
+    response = ehr_api().get(f"/fhir/Patient/{patient.pk}", HTTP_IF_MATCH='W/"old"')
+
+    assert response.status_code == 412
+    assert parsed(response.content).issue[0].code == "conflict"
+
+
+def test_deleted_diary_entry_is_410_gone(ehr_api, patient):
+    entry = diary_entry(patient, deleted_at=django_timezone.now())
+
+    response = ehr_api().get(f"/fhir/Observation/{entry.pk}")
+
+    assert response.status_code == 410
+    assert parsed(response.content).issue[0].code == "deleted"
+
+
+def test_another_clinics_resources_are_404_and_the_attempt_is_audited(ehr_api, other_patient):
+    entry = diary_entry(other_patient)
+    api = ehr_api()
+
+    for url in (
+        f"/fhir/Patient/{other_patient.pk}",
+        f"/fhir/Observation/{entry.pk}",
+        f"/fhir/Patient/{other_patient.pk}/$everything",
+    ):
+        response = api.get(url)
+        assert response.status_code == 404, url
+        assert parsed(response.content).issue[0].code == "not-found"
+    assert AuditEvent.objects.filter(outcome="denied", actor_label="Riverside EHR").count() == 3
+
+
+def test_another_clinics_resources_never_show_in_searches(ehr_api, patient, other_patient):
+    diary_entry(patient)
+    diary_entry(other_patient)
+
+    bundle = ehr_api().get("/fhir/Observation").json()
+    patients = ehr_api().get("/fhir/Patient").json()
+
+    assert bundle["total"] == 1
+    assert [e["resource"]["id"] for e in patients["entry"]] == [str(patient.pk)]
+
+
+def test_reads_are_audited_with_the_patient(ehr_api, patient):
+    entry = diary_entry(patient)
+
+    ehr_api().get(f"/fhir/Observation/{entry.pk}")
+
+    event = AuditEvent.objects.get(action="read", resource_type="fhir:Observation")
+    assert (event.patient_id, event.actor_label, event.resource_id) == (patient.pk, "Riverside EHR", str(entry.pk))
+
+
+@pytest.mark.parametrize("bad_id", ["nope", "gas-x", "gas-t-123", "adherence-1", "oral-dose-abc", "clinic-999"])
+def test_malformed_or_unknown_ids_are_404(ehr_api, patient, bad_id):
+    resource_type = "Group" if bad_id.startswith("clinic") else "Observation"
+
+    assert ehr_api().get(f"/fhir/{resource_type}/{bad_id}").status_code == 404
+
+
+def test_the_clinic_group_lists_its_patients(ehr_api, patient, clinic):
+    PatientFactory(clinic=clinic)
+
+    group = ehr_api().get(f"/fhir/Group/clinic-{clinic.pk}").json()
+
+    valid(group)
+    assert group["quantity"] == 2
+
+
+# --- Search --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def entries(patient) -> list[DiaryEntry]:
+    start = datetime(2026, 10, 1, 8, 0, tzinfo=timezone(timedelta(hours=2)))
+    return [diary_entry(patient, when=start + timedelta(hours=7 * i), severity=i % 11) for i in range(23)]
+
+
+def walk(api, url: str) -> list[dict]:
+    """Every page of a search, following next links, each page parsed."""
+    pages = []
+    while url:
+        response = api.get(url)
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"] == FHIR_JSON
+        pages.append(valid(response.json()))
+        url = next((path_of(link["url"]) for link in pages[-1]["link"] if link["relation"] == "next"), "")
+    return pages
+
+
+def ids(page: dict) -> list[str]:
+    return [e["resource"]["id"] for e in page.get("entry", []) if e["search"]["mode"] == "match"]
+
+
+def test_pages_cover_every_match_once_with_total_and_links(ehr_api, entries, patient):
+    pages = walk(ehr_api(), f"/fhir/Observation?patient={patient.pk}&_count=5")
+
+    seen = [i for page in pages for i in ids(page)]
+    assert len(pages) == 5
+    assert sorted(seen) == sorted(str(e.pk) for e in entries)
+    assert {page["total"] for page in pages} == {23}
+    assert not any(link["relation"] == "previous" for link in pages[0]["link"])
+    assert pages[0]["link"][0]["relation"] == "self"
+
+
+def test_date_sort_both_ways_and_previous_links_walk_back(ehr_api, entries, patient):
+    api = ehr_api()
+    ascending = [
+        i for page in walk(api, f"/fhir/Observation?patient={patient.pk}&_sort=date&_count=4") for i in ids(page)
+    ]
+    descending = walk(api, f"/fhir/Observation?patient=Patient/{patient.pk}&_sort=-date&_count=4")
+
+    by_time = [str(e.pk) for e in sorted(entries, key=lambda e: e.occurred_at)]
+    assert ascending == by_time
+    assert [i for page in descending for i in ids(page)] == by_time[::-1]
+    third = descending[2]
+    previous = next(link["url"] for link in third["link"] if link["relation"] == "previous")
+    assert ids(api.get(path_of(previous)).json()) == ids(descending[1])
+
+
+def test_rows_added_while_paging_do_not_shift_pages(ehr_api, entries, patient):
+    api = ehr_api()
+    first = api.get(f"/fhir/Observation?patient={patient.pk}&_sort=date&_count=5").json()
+    diary_entry(patient, when=datetime(2026, 9, 1, tzinfo=UTC))  # sorts before everything already seen
+
+    second = api.get(path_of(next(link["url"] for link in first["link"] if link["relation"] == "next"))).json()
+
+    assert ids(second) == [str(e.pk) for e in sorted(entries, key=lambda e: e.occurred_at)][5:10]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("date=2026-10-01", 3),  # partial date: the whole day (UTC)
+        ("date=2026-10", 23),
+        ("date=ge2026-10-05", 10),
+        ("date=lt2026-10-02T00:00:00Z", 3),
+        ("date=gt2026-10-05T06:00:00%2B02:00&date=le2026-10-06", 6),  # 04:00Z onwards, to the end of the 6th
+        ("date=ne2026-10-01", 20),
+        ("date=2025", 0),
+    ],
+)
+def test_date_prefixes_and_partial_dates(ehr_api, entries, patient, query, expected):
+    bundle = ehr_api().get(f"/fhir/Observation?patient={patient.pk}&{query}&_summary=count").json()
+
+    assert bundle["total"] == expected
+
+
+def test_category_code_and_id_filters(ehr_api, full_patient):
+    api = ehr_api()
+    survey = api.get("/fhir/Observation?category=survey").json()
+    activity = api.get(
+        "/fhir/Observation?category=http://terminology.hl7.org/CodeSystem/observation-category|activity"
+    ).json()
+    nrs = api.get("/fhir/Observation?code=spasticity_nrs").json()
+    rxnorm = api.get("/fhir/MedicationStatement?code=http://www.nlm.nih.gov/research/umls/rxnorm|1292").json()
+    neither = api.get("/fhir/Observation?code=http://loinc.org|72514-3").json()
+
+    assert {e["resource"]["code"]["coding"][-1]["code"] for e in survey["entry"]} == {
+        "spasticity_nrs",
+        "gas_level",
+        "gas_t_score",
+    }
+    assert [e["resource"]["id"][:10] for e in activity["entry"]] == ["adherence-"]
+    assert nrs["total"] == 1
+    assert rxnorm["total"] == 2  # the oral baclofen dose and the pump's intrathecal baclofen
+    assert neither["total"] == 0
+    first = nrs["entry"][0]["resource"]["id"]
+    by_id = api.get(f"/fhir/Observation?_id={first},gas-999").json()
+    assert ids(by_id) == [first]
+
+
+def test_last_updated_filter(ehr_api, patient):
+    old = diary_entry(patient)
+    DiaryEntry.objects.filter(pk=old.pk).update(updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    diary_entry(patient)
+
+    bundle = ehr_api().get("/fhir/Observation?_lastUpdated=ge2026-06-01").json()
+
+    assert bundle["total"] == 1
+
+
+def test_include_adds_each_patient_once(ehr_api, entries, patient):
+    bundle = valid(ehr_api().get("/fhir/Observation?_include=Observation:patient&_count=10").json())
+
+    included = [e for e in bundle["entry"] if e["search"]["mode"] == "include"]
+    assert [e["resource"]["id"] for e in included] == [str(patient.pk)]
+    assert_references_resolve(bundle)
+
+
+def test_summary_count_has_only_the_total(ehr_api, entries):
+    bundle = valid(ehr_api().get("/fhir/Observation?_summary=count").json())
+
+    assert bundle["total"] == 23
+    assert "entry" not in bundle
+
+
+def test_patient_search_by_mrn_identifier(ehr_api, patient, clinic):
+    PatientFactory(clinic=clinic, mrn="MRN-2")
+    system = ehr_api().get(f"/fhir/Patient/{patient.pk}").json()["identifier"][0]["system"]
+
+    assert ids(ehr_api().get(f"/fhir/Patient?identifier={system}|MRN-1").json()) == [str(patient.pk)]
+    assert ehr_api().get("/fhir/Patient?identifier=http://elsewhere.example|MRN-1").json()["total"] == 0
+
+
+def test_count_is_capped(ehr_api, entries, settings):
+    settings.FHIR_SEARCH_MAX_COUNT = 10
+
+    bundle = ehr_api().get("/fhir/Observation?_count=1000").json()
+
+    assert len(bundle["entry"]) == 10
+
+
+def test_post_search_takes_a_form(ehr_api, entries, patient):
+    from urllib.parse import urlencode
+
+    response = ehr_api().post(
+        "/fhir/Observation/_search",
+        urlencode({"patient": str(patient.pk), "_count": "3"}),
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200
+    assert len(response.json()["entry"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "status", "code"),
+    [
+        ("/fhir/Observation?colour=blue", {"HTTP_PREFER": "handling=strict"}, 400, "invalid"),
+        ("/fhir/Observation?date=yesterday", {}, 400, "invalid"),
+        ("/fhir/Observation?date=2026-02-30", {}, 400, "invalid"),
+        ("/fhir/Observation?date=ap2026-01-01", {}, 400, "invalid"),
+        ("/fhir/Observation?_sort=severity", {}, 400, "invalid"),
+        ("/fhir/Observation?_count=many", {}, 400, "invalid"),
+        ("/fhir/Observation?_page=garbage", {}, 400, "invalid"),
+        ("/fhir/Observation?code:text=nrs", {}, 400, "invalid"),
+        ("/fhir/Patient?_sort=date", {}, 400, "invalid"),
+        ("/fhir/Observation?_format=xml", {}, 406, "not-supported"),
+        ("/fhir/Observation", {"HTTP_ACCEPT": "application/fhir+xml"}, 406, "not-supported"),
+        ("/fhir/Medication", {}, 404, "not-found"),
+        ("/fhir/Observation/x/y/z", {}, 404, "not-found"),
+    ],
+)
+def test_bad_requests_are_operation_outcomes(ehr_api, patient, url, headers, status, code):
+    response = ehr_api().get(url, **headers)
+
+    assert response.status_code == status
+    outcome = parsed(response.content)
+    assert outcome.issue[0].code == code
+    assert "Traceback" not in outcome.issue[0].diagnostics
+
+
+def test_unknown_parameters_are_ignored_without_strict_handling(ehr_api, entries):
+    bundle = ehr_api().get("/fhir/Observation?colour=blue&_count=2").json()
+
+    assert bundle["total"] == 23
+    assert "colour" not in bundle["link"][0]["url"]
+
+
+def test_writes_are_405(ehr_api, patient):
+    response = ehr_api().put(f"/fhir/Patient/{patient.pk}", {"resourceType": "Patient"}, format="json")
+
+    assert response.status_code == 405
+    parsed(response.content)
+
+
+def test_format_json_is_accepted(ehr_api, patient):
+    for value in ("json", "application/fhir+json", "application/json"):
+        assert ehr_api().get(f"/fhir/Patient/{patient.pk}?_format={value}").status_code == 200
+
+
+# --- Query counts ------------------------------------------------------------------------------------
+
+
+def test_search_pages_cost_the_same_whatever_their_size(ehr_api, patient, django_assert_num_queries):
+    api = ehr_api()  # auth: 1 query (token), audit: 1 insert
+    for _ in range(3):
+        diary_entry(patient)
+    with django_assert_num_queries(10):  # token, 4 sources x (count + page), audit
+        api.get("/fhir/Observation?_count=50")
+    for _ in range(30):
+        diary_entry(patient)
+    with django_assert_num_queries(10):
+        api.get("/fhir/Observation?_count=50")
+
+
+def test_plan_searches_prefetch_instead_of_querying_per_row(ehr_api, clinic, django_assert_num_queries):
+    from tests.factories import MedicationDoseFactory, MedicationRegimenFactory
+
+    api = ehr_api()
+    patients = [PatientFactory(clinic=clinic) for _ in range(5)]
+    for p in patients:
+        MedicationDoseFactory(regimen=MedicationRegimenFactory(patient=p))
+    with django_assert_num_queries(7):  # token; oral: count, page, doses; itb: count, page; audit
+        response = api.get("/fhir/MedicationStatement")
+    assert response.json()["total"] == 5
+
+
+def test_everything_costs_a_fixed_number_of_queries(ehr_api, full_patient, django_assert_num_queries):
+    api = ehr_api()
+    diary_entry(full_patient)
+    with django_assert_num_queries(24) as first:  # token, patient, 17 source reads, 5 prefetches, audit
+        api.get(f"/fhir/Patient/{full_patient.pk}/$everything")
+    for _ in range(10):
+        diary_entry(full_patient)
+    with django_assert_num_queries(len(first.captured_queries)):
+        api.get(f"/fhir/Patient/{full_patient.pk}/$everything")
+
+
+# --- $everything -----------------------------------------------------------------------------------------
+
+
+def test_everything_holds_the_patient_and_all_their_resources(ehr_api, full_patient, other_patient):
+    diary_entry(other_patient)
+
+    bundle = valid(ehr_api().get(f"/fhir/Patient/{full_patient.pk}/$everything").json())
+
+    types = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert types[0] == "Patient"
+    assert set(types) == set(RESOURCE_TYPES) - {"Group"}
+    assert bundle["total"] == len(types)
+    assert_references_resolve(bundle)
+    assert all(
+        e["resource"].get("subject", e["resource"].get("patient", {"reference": f"Patient/{full_patient.pk}"}))[
+            "reference"
+        ]
+        == f"Patient/{full_patient.pk}"
+        for e in bundle["entry"][1:]
+    )
+
+
+def test_everything_type_and_since(ehr_api, full_patient):
+    api = ehr_api()
+    observations = api.get(f"/fhir/Patient/{full_patient.pk}/$everything?_type=Observation").json()
+    later = (django_timezone.now() + timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    nothing = api.get(f"/fhir/Patient/{full_patient.pk}/$everything?_since={later}").json()
+    bad = api.get(f"/fhir/Patient/{full_patient.pk}/$everything?_type=Medication")
+
+    assert {e["resource"]["resourceType"] for e in observations["entry"]} == {"Observation"}
+    assert nothing["total"] == 0
+    assert bad.status_code == 400
+
+
+# --- Observation bundles ---------------------------------------------------------------------------------------
+
+
+def test_observation_bundle_is_served_ready_with_caching_headers(ehr_api, full_patient):
+    api = ehr_api()
+    url = f"/fhir/Bundle/observations-{full_patient.pk}-2026-11"
+
+    response = api.get(url)
+
+    assert response.status_code == 200
+    bundle = valid(response.json())
+    assert bundle["type"] == "collection"
+    assert_references_resolve(bundle)
+    observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert {o["effectiveDateTime"][:7] for o in observations} == {"2026-11"}
+    assert response["Cache-Control"].startswith("private, max-age=")
+    assert api.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+
+
+def test_observation_bundle_of_another_clinic_is_404(ehr_api, other_patient):
+    assert ehr_api().get(f"/fhir/Bundle/observations-{other_patient.pk}-2026-11").status_code == 404
+    assert ehr_api().get("/fhir/Bundle/whatever").status_code == 404
+
+
+def test_search_is_audited_with_the_patients_shown(ehr_api, entries, patient):
+    ehr_api().get("/fhir/Observation")
+
+    event = AuditEvent.objects.get(action="search")
+    assert event.detail["patient_ids"] == [str(patient.pk)]
+    assert event.actor_label == "Riverside EHR"
+
+
+def test_a_narrow_client_of_another_clinic_sees_nothing_here(other_clinic, jwks, sign, patient, ehr_api):
+    diary_entry(patient)
+    theirs = services.backend_client_register(clinic=other_clinic, name="Hillside EHR", scopes="system/*.rs", jwks=jwks)
+
+    api = ehr_api(theirs)
+
+    assert api.get("/fhir/Observation").json()["total"] == 0
+    assert api.get(f"/fhir/Patient/{patient.pk}").status_code == 404
+    assert uuid.UUID(str(patient.pk))
