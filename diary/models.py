@@ -208,3 +208,19 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_priority_display()}: {self.title}"
+
+
+# Trend models live in their own module; imported here so Django registers them with the app.
+from diary.trend_models import Direction, TrendEventComparison, TrendRecompute, TrendSummary  # noqa: E402
+
+__all__ = [
+    "IMPACT_COLUMNS",
+    "AdherenceLog",
+    "Alert",
+    "DiaryEntry",
+    "DiaryEntryRevision",
+    "Direction",
+    "TrendEventComparison",
+    "TrendRecompute",
+    "TrendSummary",
+]

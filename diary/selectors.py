@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from clinic.models import Patient, User
-from diary.models import AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision
+from diary.models import AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision, TrendRecompute
 
 
 def diary_entries_of(patient: Patient) -> QuerySet[DiaryEntry]:
@@ -66,4 +66,18 @@ def alerts_awaiting_notification() -> list[UUID]:
         )
         .order_by("created_at")
         .values_list("pk", flat=True)[:1000]
+    )
+
+
+def trend_recomputes_overdue() -> list[UUID]:
+    """Patients whose trends have waited well past the debounce and are not being computed."""
+    now = timezone.now()
+    return list(
+        TrendRecompute.objects.filter(
+            dirty_from__isnull=False,
+            requested_at__lt=now - timedelta(minutes=settings.TREND_SWEEP_AFTER_MINUTES),
+        )
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .order_by("requested_at")
+        .values_list("patient_id", flat=True)[:1000]
     )

@@ -1,0 +1,310 @@
+"""Recomputing the trends of a group of patients: aggregate in SQL, shape in Python, upsert.
+
+Work per call is bounded by the number of patients and periods, never by the number of diary
+entries: each query returns one row per patient and period (or per event window and word), and
+the results are written before the next group is read. The nightly run calls this for chunks of
+``TREND_CHUNK_PATIENTS`` patients; a debounced recompute after an upload calls it for one
+patient from the first changed day.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from clinic.models import Patient
+from diary.models import TrendEventComparison, TrendSummary
+from diary.trends import adherence, events, sql
+from diary.trends.figures import (
+    MONTH,
+    WEEK,
+    Core,
+    compare,
+    median_from_histogram,
+    min_days,
+    period_end_of,
+    period_label,
+    period_start_of,
+    previous_period_start,
+    spasm_ratio,
+    time_of_day,
+    words_figures,
+)
+
+SUMMARY_COLUMNS = [
+    "id",
+    "patient_id",
+    "granularity",
+    "period_start",
+    "period_end",
+    "complete",
+    "entry_count",
+    "days_with_entries",
+    "severity_mean",
+    "spasms_per_day",
+    "direction",
+    "figures",
+    "source_updated_at",
+    "version",
+    "created_at",
+    "updated_at",
+]
+EVENT_COLUMNS = [
+    "id",
+    "patient_id",
+    "event_kind",
+    "event_ref",
+    "event_date",
+    "title",
+    "enough_data",
+    "direction",
+    "figures",
+    "version",
+    "created_at",
+    "updated_at",
+]
+CORE_WIDTH = 16  # columns of sql.CORE_COLUMNS
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_today(time_zone: str, now: datetime | None = None) -> date:
+    """The patient's calendar day now, in the time zone of their record."""
+    return (now or timezone.now()).astimezone(_zone(time_zone)).date()
+
+
+def _json(value: Any) -> str:
+    # Sorted keys: SQLite compares the stored text, so equal figures must serialise equally.
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _db_datetime(value: datetime | None) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+@dataclass
+class Recomputed:
+    """What one recompute produced, for signals and for the record of the run."""
+
+    todays: dict[uuid.UUID, date]
+    comparisons: list[tuple[events.PlanEvent, dict[str, Any]]] = field(default_factory=list)
+    summaries_written: int = 0
+    summaries_deleted: int = 0
+    comparisons_written: int = 0
+
+
+def recompute(patient_ids: Sequence[uuid.UUID], *, since: date | None = None) -> Recomputed:
+    """Recompute the stored summaries from ``since`` (default: the horizon) and every event comparison."""
+    patients = dict(Patient.objects.filter(pk__in=patient_ids).values_list("pk", "time_zone"))
+    if not patients:
+        return Recomputed({})
+    now = timezone.now()
+    todays = {pk: local_today(zone, now) for pk, zone in patients.items()}
+    ids = sorted(patients)
+    horizon = min(todays.values()) - timedelta(days=settings.TREND_HORIZON_DAYS)
+    first_day = max(since, horizon) if since is not None else horizon
+    plans = adherence.plans_of(ids)
+    result = Recomputed(todays)
+    for granularity in (WEEK, MONTH):
+        written, deleted = _recompute_periods(granularity, ids, todays, plans, first_day, now)
+        result.summaries_written += written
+        result.summaries_deleted += deleted
+    result.comparisons, result.comparisons_written = _recompute_events(ids, todays, now)
+    return result
+
+
+def _recompute_periods(
+    granularity: str,
+    ids: list[uuid.UUID],
+    todays: dict[uuid.UUID, date],
+    plans: dict[uuid.UUID, adherence.PatientPlans],
+    first_day: date,
+    now: datetime,
+) -> tuple[int, int]:
+    first_target = period_start_of(granularity, first_day)
+    # One period more than is written, so the first written period has its previous to compare with.
+    context = previous_period_start(granularity, first_target)
+    until = max(todays.values())
+    aggregates = {
+        (sql.as_uuid(row[0]), sql.as_date(row[1])): row[2:]
+        for row in sql.period_aggregates(granularity, ids, context, until)
+    }
+    words: dict[tuple[uuid.UUID, date], dict[str, dict[str, tuple[int, int]]]] = defaultdict(lambda: defaultdict(dict))
+    for patient, start, name, word, count, total in sql.period_words(granularity, ids, context, until):
+        words[(sql.as_uuid(patient), sql.as_date(start))][name][word] = (int(count), int(total or 0))
+    logged: dict[tuple[uuid.UUID, date], dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    for patient, start, kind, word, amount in sql.period_adherence(granularity, ids, context, until):
+        logged[(sql.as_uuid(patient), sql.as_date(start))][kind][word] = float(amount or 0)
+
+    periods: dict[tuple[uuid.UUID, date], dict[str, Any]] = {}
+    for key in sorted({*aggregates, *logged}):
+        patient, start = key
+        if start > period_start_of(granularity, todays[patient]):
+            continue  # a diary day ahead of the record's time zone (travel): counted once it arrives
+        periods[key] = _period_figures(
+            granularity,
+            start,
+            todays[patient],
+            aggregates.get(key),
+            words.get(key, {}),
+            logged.get(key, {}),
+            plans.get(patient),
+        )
+    rows = []
+    for (patient, start), figures in periods.items():
+        if start < first_target:
+            continue
+        previous = periods.get((patient, previous_period_start(granularity, start)))
+        figures["change"] = _change(granularity, previous, figures)
+        rows.append(_summary_row(patient, granularity, start, figures, now))
+    written = sql.upsert(
+        TrendSummary._meta.db_table, SUMMARY_COLUMNS, ["patient_id", "granularity", "period_start"], rows
+    )
+    # Periods whose entries were all deleted or moved: their summaries go too.
+    stored = TrendSummary.objects.filter(patient_id__in=ids, granularity=granularity, period_start__gte=first_target)
+    stale = [
+        pk
+        for pk, patient, start in stored.values_list("pk", "patient_id", "period_start")
+        if (patient, start) not in periods
+    ]
+    if stale:
+        TrendSummary.objects.filter(pk__in=stale).delete()
+    return written, len(stale)
+
+
+def _period_figures(
+    granularity: str,
+    start: date,
+    today: date,
+    aggregate: tuple | None,
+    words: dict[str, dict[str, tuple[int, int]]],
+    logged: dict[str, dict[str, float]],
+    plans: adherence.PatientPlans | None,
+) -> dict[str, Any]:
+    end = period_end_of(granularity, start)
+    core = Core.from_row(aggregate[:CORE_WIDTH]) if aggregate else Core.from_row((0, 0, 0, None, 0, 0, *[0] * 10))
+    histogram = [int(n) for n in aggregate[CORE_WIDTH : CORE_WIDTH + 11]] if aggregate else [0] * 11
+    by_hour = [int(n) for n in aggregate[CORE_WIDTH + 11 : CORE_WIDTH + 35]] if aggregate else [0] * 24
+    last_change = sql.as_datetime(aggregate[CORE_WIDTH + 35]) if aggregate else None
+    counted_until = min(end, today)
+    plans = plans or adherence.PatientPlans()
+    return {
+        "label": period_label(granularity, start),
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "complete": end < today,
+        "days_in_period": (end - start).days + 1,
+        "days_elapsed": (counted_until - start).days + 1,
+        **core.as_json(),
+        "severity_median": median_from_histogram(histogram),
+        "severity_histogram": histogram,
+        "time_of_day": time_of_day(by_hour),
+        **words_figures(words, core.entries),
+        "adherence": {
+            "therapy": adherence.adherence_figures(
+                plans.planned("therapy", start, counted_until), logged.get("therapy", {}), "minutes", "activity"
+            ),
+            "orthoses": adherence.adherence_figures(
+                plans.planned("orthoses", start, counted_until), logged.get("orthoses", {}), "hours", "device"
+            ),
+        },
+        "_last_change": last_change.isoformat() if last_change else None,
+    }
+
+
+def _change(granularity: str, previous: dict[str, Any] | None, figures: dict[str, Any]) -> dict[str, Any]:
+    """Mean severity and spasms per day against the previous period."""
+    enough = (
+        previous is not None
+        and previous["days_with_entries"] >= min_days(granularity)
+        and figures["days_with_entries"] >= min_days(granularity)
+    )
+    before = previous or {"severity_mean": None, "spasms_per_day": None, "label": None}
+    return {
+        "previous_period": before["label"],
+        "minimum_days": min_days(granularity),
+        "severity": compare(before["severity_mean"], figures["severity_mean"], enough_data=enough),
+        "spasms_per_day": {
+            "before": before["spasms_per_day"],
+            "after": figures["spasms_per_day"],
+            "ratio": spasm_ratio(before["spasms_per_day"], figures["spasms_per_day"]) if enough else None,
+        },
+    }
+
+
+def _summary_row(patient: uuid.UUID, granularity: str, start: date, figures: dict[str, Any], now: datetime) -> list:
+    last_change = figures.pop("_last_change")
+    return [
+        sql.db_uuid(uuid.uuid4()),
+        sql.db_uuid(patient),
+        granularity,
+        sql.db_date(start),
+        sql.db_date(period_end_of(granularity, start)),
+        figures["complete"],
+        figures["entries"],
+        figures["days_with_entries"],
+        figures["severity_mean"],
+        figures["spasms_per_day"],
+        figures["change"]["severity"]["direction"],
+        _json(figures),
+        _db_datetime(datetime.fromisoformat(last_change)) if last_change else None,
+        1,
+        _db_datetime(now),
+        _db_datetime(now),
+    ]
+
+
+def _recompute_events(
+    ids: list[uuid.UUID], todays: dict[uuid.UUID, date], now: datetime
+) -> tuple[list[tuple[events.PlanEvent, dict[str, Any]]], int]:
+    plan_events = [e for e in events.events_of(ids, max(todays.values())) if e.day <= todays[e.patient_id]]
+    windows: list[sql.Window] = []
+    worded: list[sql.Window] = []
+    for event in plan_events:
+        all_windows, with_words = events.windows_of(event, todays[event.patient_id])
+        windows += all_windows
+        worded += with_words
+    cores = {(row[0], int(row[1])): Core.from_row(row[2:]) for row in sql.window_aggregates(windows)}
+    words: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for key, name, word, count in sql.window_words(worded, ["body_regions", "side_effects"]):
+        words[key][name][word] = int(count)
+    computed, rows = [], []
+    for event in plan_events:
+        figures = events.comparison_figures(event, todays[event.patient_id], cores, words)
+        computed.append((event, figures))
+        rows.append(
+            [
+                sql.db_uuid(uuid.uuid4()),
+                sql.db_uuid(event.patient_id),
+                event.kind,
+                event.ref,
+                sql.db_date(event.day),
+                event.title[:200],
+                figures["enough_data"],
+                figures["severity"]["direction"],
+                _json(figures),
+                1,
+                _db_datetime(now),
+                _db_datetime(now),
+            ]
+        )
+    written = sql.upsert(TrendEventComparison._meta.db_table, EVENT_COLUMNS, ["event_kind", "event_ref"], rows)
+    # Voided sessions and events now in the future lose their comparison.
+    current = {(e.kind, e.ref) for e in plan_events}
+    stored = TrendEventComparison.objects.filter(patient_id__in=ids).values_list("pk", "event_kind", "event_ref")
+    stale = [pk for pk, kind, ref in stored if (kind, ref) not in current]
+    if stale:
+        TrendEventComparison.objects.filter(pk__in=stale).delete()
+    return computed, written

@@ -1,0 +1,288 @@
+"""Before/after comparisons around plan events, wear-off of injections, regions still troublesome.
+
+Events are every oral dose version (``MedicationDose``: a start, a change or a stop), every pump
+dose version (``ItbDose``) and every botulinum toxin session that was not voided. Day 0 is the
+event's day; the windows are in settings (by default days -28..-1 against days 7..55, the 4 weeks
+before against weeks 2-8 after). Each side needs entries on ``TREND_EVENT_MIN_DAYS`` days, or
+the comparison says "not enough data".
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from clinic.clinical_rules import next_injection_allowed_on
+from clinic.models import BotulinumSession, ItbDose, MedicationDose
+from clinic.vocabulary import BODY_REGIONS, BOTULINUM_PRODUCTS, MUSCLES, ORAL_DRUGS
+from diary.models import Direction, TrendEventComparison
+from diary.trends.figures import EMPTY_CORE, Core, compare
+from diary.trends.sql import Window
+
+Kind = TrendEventComparison.EventKind
+WHOLE_WINDOW = 100_000  # bucket size that keeps a window in one bucket
+
+
+@dataclass
+class PlanEvent:
+    kind: str
+    ref: str
+    patient_id: uuid.UUID
+    day: date
+    title: str
+    increase: bool = False  # a dose went up (or started): look for new side effects
+    product: str = ""
+    sites: list[tuple[str, str, Decimal]] = field(default_factory=list)  # muscle, side, units
+    next_day: date | None = None  # the next session's day, which ends this one's follow-up
+
+    def key(self, window: str) -> str:
+        return f"{self.kind}:{self.ref}:{window}"
+
+
+def _dose_text(dose: MedicationDose) -> str:
+    return "stopped" if dose.stopped else f"{dose.dose_mg:g} mg x {dose.times_per_day}/day"
+
+
+def events_of(patient_ids: Sequence[uuid.UUID], today: date) -> list[PlanEvent]:
+    """Every plan event of the patients up to ``today`` (three queries and one for sites)."""
+    events: list[PlanEvent] = []
+    previous: dict[object, Any] = {}
+    doses = MedicationDose.objects.filter(regimen__patient_id__in=patient_ids).select_related("regimen")
+    for dose in doses.order_by("regimen_id", "effective_from"):
+        before = previous.get(dose.regimen_id)
+        previous[dose.regimen_id] = dose
+        drug = ORAL_DRUGS[dose.regimen.drug].label
+        was = f" (was {_dose_text(before)})" if before is not None else " started"
+        if dose.effective_from <= today:
+            events.append(
+                PlanEvent(
+                    Kind.MEDICATION_DOSE,
+                    str(dose.pk),
+                    dose.regimen.patient_id,
+                    dose.effective_from,
+                    f"{drug} {_dose_text(dose)}{was}",
+                    increase=(dose.daily_mg or 0) > ((before.daily_mg or 0) if before is not None else 0),
+                )
+            )
+    pump_doses = ItbDose.objects.filter(pump__patient_id__in=patient_ids).select_related("pump")
+    for pump_dose in pump_doses.order_by("pump_id", "effective_from"):
+        before = previous.get(pump_dose.pump_id)
+        previous[pump_dose.pump_id] = pump_dose
+        was = f" (was {before.daily_dose_mcg:g})" if before is not None else ""
+        if pump_dose.effective_from <= today:
+            events.append(
+                PlanEvent(
+                    Kind.ITB_DOSE,
+                    str(pump_dose.pk),
+                    pump_dose.pump.patient_id,
+                    pump_dose.effective_from,
+                    f"Intrathecal baclofen {pump_dose.daily_dose_mcg:g} mcg/day{was}",
+                    increase=before is None or pump_dose.daily_dose_mcg > before.daily_dose_mcg,
+                )
+            )
+    sessions = list(
+        BotulinumSession.objects.filter(patient_id__in=patient_ids, voided_at__isnull=True, injected_on__lte=today)
+        .prefetch_related("sites")
+        .order_by("patient_id", "injected_on", "created_at")
+    )
+    for index, session in enumerate(sessions):
+        sites = [(s.muscle, s.side, s.units) for s in session.sites.all()]
+        following = sessions[index + 1] if index + 1 < len(sessions) else None
+        total = sum((units for _, _, units in sites), Decimal(0))
+        muscles = ", ".join(f"{side} {MUSCLES[muscle].label.lower()}" for muscle, side, _ in sites)
+        events.append(
+            PlanEvent(
+                Kind.BOTULINUM_SESSION,
+                str(session.pk),
+                session.patient_id,
+                session.injected_on,
+                f"{BOTULINUM_PRODUCTS[session.product].label} {total:g} U: {muscles}",
+                product=session.product,
+                sites=sites,
+                next_day=following.injected_on
+                if following is not None and following.patient_id == session.patient_id
+                else None,
+            )
+        )
+    return events
+
+
+def windows_of(event: PlanEvent, today: date) -> tuple[list[Window], list[Window]]:
+    """The event's windows: (all windows, those whose body regions and side effects are counted)."""
+    day, patient = event.day, event.patient_id
+    before = (
+        event.key("before"),
+        patient,
+        day - timedelta(days=settings.TREND_EVENT_BEFORE_DAYS),
+        day - timedelta(days=1),
+        WHOLE_WINDOW,
+    )
+    after_end = min(day + timedelta(days=settings.TREND_EVENT_AFTER_TO_DAY), today)
+    after = (
+        event.key("after"),
+        patient,
+        day + timedelta(days=settings.TREND_EVENT_AFTER_FROM_DAY),
+        after_end,
+        WHOLE_WINDOW,
+    )
+    windows, worded = [before, after], []
+    if event.increase:
+        span = timedelta(days=settings.TREND_SIDE_EFFECT_DAYS)
+        worded += [
+            (event.key("se_before"), patient, day - span, day - timedelta(days=1), WHOLE_WINDOW),
+            (event.key("se_after"), patient, day, min(day + span - timedelta(days=1), today), WHOLE_WINDOW),
+        ]
+    if event.kind == Kind.BOTULINUM_SESSION:
+        end = day + timedelta(weeks=settings.TREND_WEAR_OFF_MAX_WEEKS) - timedelta(days=1)
+        if event.next_day is not None:
+            end = min(end, event.next_day - timedelta(days=1))
+        windows.append((event.key("weekly"), patient, day, min(end, today), 7))
+        worded += [before, after]
+    # A window that has not started yet (the "after" of yesterday's change) has no rows to find.
+    return [w for w in windows if w[2] <= w[3]], [w for w in worded if w[2] <= w[3]]
+
+
+def _side(core: Core, window: Window | None) -> dict[str, Any]:
+    figures = core.as_json()
+    if window is not None:
+        figures.update({"from": window[2].isoformat(), "to": window[3].isoformat()})
+    return figures
+
+
+def comparison_figures(
+    event: PlanEvent,
+    today: date,
+    cores: dict[tuple[str, int], Core],
+    words: dict[str, dict[str, dict[str, int]]],
+) -> dict[str, Any]:
+    """Everything the before/after table shows for one event, from the window aggregates."""
+    windows = {w[0]: w for w in windows_of(event, today)[0]}
+    before = cores.get((event.key("before"), 0), EMPTY_CORE)
+    after = cores.get((event.key("after"), 0), EMPTY_CORE)
+    minimum = settings.TREND_EVENT_MIN_DAYS
+    enough = before.days >= minimum and after.days >= minimum
+    after_due = event.day + timedelta(days=settings.TREND_EVENT_AFTER_TO_DAY)
+    figures: dict[str, Any] = {
+        "before": _side(before, windows.get(event.key("before"))),
+        "after": {**_side(after, windows.get(event.key("after"))), "complete": after_due < today},
+        "minimum_days_each_side": minimum,
+        "enough_data": enough,
+        "severity": compare(before.severity_mean, after.severity_mean, enough_data=enough),
+        "spasms_per_day": {"before": before.spasms_per_day, "after": after.spasms_per_day},
+    }
+    if not enough:
+        figures["not_enough_data"] = (
+            f"Needs diary entries on at least {minimum} days on each side: "
+            f"{before.days} days before, {after.days} days after."
+        )
+    if event.increase:
+        figures["side_effects"] = _side_effects(
+            words.get(event.key("se_before"), {}), words.get(event.key("se_after"), {})
+        )
+    if event.kind == Kind.BOTULINUM_SESSION:
+        figures["wear_off"] = wear_off(event, before, figures["severity"], cores)
+        figures["regions"] = regions_after_injection(event, words, before.entries, after.entries)
+    return figures
+
+
+def _side_effects(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, Any]:
+    before_counts, after_counts = before.get("side_effects", {}), after.get("side_effects", {})
+    return {
+        "days": settings.TREND_SIDE_EFFECT_DAYS,
+        "before": dict(sorted(before_counts.items())),
+        "after": dict(sorted(after_counts.items())),
+        "new_or_more": sorted(w for w, n in after_counts.items() if n > before_counts.get(w, 0)),
+    }
+
+
+def wear_off(event: PlanEvent, before: Core, severity: dict[str, Any], cores: dict[tuple[str, int], Core]) -> dict:
+    """The first week after the session whose mean severity has climbed back
+    ``TREND_WEAR_OFF_RETURN_SHARE`` of the way from the best week (of weeks 2-8) to the level
+    before the injection. Only for a session that helped (severity direction "better")."""
+    allowed = next_injection_allowed_on(event.day, event.product)
+    weekly = []
+    for week in range(settings.TREND_WEAR_OFF_MAX_WEEKS):
+        core = cores.get((event.key("weekly"), week))
+        if core is not None:
+            weekly.append(
+                {
+                    "week": week + 1,
+                    "from": (event.day + timedelta(weeks=week)).isoformat(),
+                    "days_with_entries": core.days,
+                    "severity_mean": core.severity_mean,
+                    "counted": core.days >= settings.TREND_MIN_DAYS_PER_WEEK,
+                }
+            )
+    result: dict[str, Any] = {
+        "next_injection_allowed_on": allowed.isoformat(),
+        "responded": severity["direction"] == Direction.BETTER,
+        "weekly": weekly,
+        "detected": False,
+    }
+    counted = [w for w in weekly if w["counted"]]
+    first_after, last_after = settings.TREND_EVENT_AFTER_FROM_DAY // 7 + 1, settings.TREND_EVENT_AFTER_TO_DAY // 7 + 1
+    effect_weeks = [w for w in counted if first_after <= w["week"] <= last_after]
+    if not result["responded"] or not effect_weeks or before.severity_mean is None:
+        return result
+    best = min(effect_weeks, key=lambda w: (w["severity_mean"], w["week"]))
+    threshold = best["severity_mean"] + settings.TREND_WEAR_OFF_RETURN_SHARE * (
+        before.severity_mean - best["severity_mean"]
+    )
+    result.update(best_week=best["week"], best_mean=best["severity_mean"], threshold_mean=round(threshold, 2))
+    back = next((w for w in counted if w["week"] > best["week"] and w["severity_mean"] >= threshold), None)
+    if back is not None:
+        started = date.fromisoformat(back["from"])
+        result.update(detected=True, week=back["week"], from_day=back["from"], before_allowed=started < allowed)
+    return result
+
+
+def regions_after_injection(
+    event: PlanEvent, words: dict[str, dict[str, dict[str, int]]], before_entries: int, after_entries: int
+) -> dict[str, Any]:
+    """Body regions reported before and after, grouped by the injected limbs and sides.
+
+    Muscles map to regions by limb (upper or lower, clinic.vocabulary.MUSCLES) and side: a left
+    gastrocnemius injection is judged against the left lower-limb regions (calf, ankle, foot...).
+    """
+    before = words.get(event.key("before"), {}).get("body_regions", {})
+    after = words.get(event.key("after"), {}).get("body_regions", {})
+    injected: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for muscle, side, _ in event.sites:
+        injected[(MUSCLES[muscle].attrs["limb"], side)].append(muscle)
+
+    def share(count: int, entries: int) -> float | None:
+        return round(count / entries, 2) if entries else None
+
+    def row(region: str) -> dict[str, Any]:
+        b, a = before.get(region, 0), after.get(region, 0)
+        return {
+            "body_region": region,
+            "before": b,
+            "after": a,
+            "before_share": share(b, before_entries),
+            "after_share": share(a, after_entries),
+        }
+
+    def place(region: str) -> tuple[str, str]:
+        attrs = BODY_REGIONS[region].attrs if region in BODY_REGIONS else {}
+        return attrs.get("limb", ""), attrs.get("laterality", "")
+
+    groups = []
+    for (limb, side), muscles in sorted(injected.items()):
+        regions = sorted(r for r in {*before, *after} if place(r) == (limb, side))
+        groups.append(
+            {
+                "limb": limb,
+                "side": side,
+                "muscles": muscles,
+                "regions": [row(r) for r in regions],
+                "still_reported": [r for r in regions if after.get(r, 0)],
+            }
+        )
+    elsewhere = sorted(r for r in after if place(r) not in injected)
+    return {"injected": groups, "elsewhere_after": [row(r) for r in elsewhere]}
