@@ -4,11 +4,19 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from clinic.models import Patient, User
 from diary.models import AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision, TrendRecompute
+
+# Alerts most urgent first, in SQL (the priorities are words, not numbers).
+PRIORITY_RANK = Case(
+    When(priority=Alert.Priority.URGENT, then=Value(0)),
+    When(priority=Alert.Priority.HIGH, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
 
 
 def diary_entries_of(patient: Patient) -> QuerySet[DiaryEntry]:

@@ -21,7 +21,7 @@ from clinic.clinical_rules import next_injection_allowed_on
 from clinic.models import BotulinumSession, ItbDose, MedicationDose
 from clinic.vocabulary import BODY_REGIONS, BOTULINUM_PRODUCTS, MUSCLES, ORAL_DRUGS
 from diary.models import Direction, TrendEventComparison
-from diary.trends.figures import EMPTY_CORE, Core, compare
+from diary.trends.figures import EMPTY_CORE, Core, compare, plain
 from diary.trends.sql import Window
 
 Kind = TrendEventComparison.EventKind
@@ -44,8 +44,8 @@ class PlanEvent:
         return f"{self.kind}:{self.ref}:{window}"
 
 
-def _dose_text(dose: MedicationDose) -> str:
-    return "stopped" if dose.stopped else f"{dose.dose_mg:g} mg x {dose.times_per_day}/day"
+def dose_text(dose: MedicationDose) -> str:
+    return "stopped" if dose.stopped else f"{plain(dose.dose_mg)} mg x {dose.times_per_day}/day"
 
 
 def events_of(patient_ids: Sequence[uuid.UUID], today: date) -> list[PlanEvent]:
@@ -57,7 +57,7 @@ def events_of(patient_ids: Sequence[uuid.UUID], today: date) -> list[PlanEvent]:
         before = previous.get(dose.regimen_id)
         previous[dose.regimen_id] = dose
         drug = ORAL_DRUGS[dose.regimen.drug].label
-        was = f" (was {_dose_text(before)})" if before is not None else " started"
+        was = f" (was {dose_text(before)})" if before is not None else " started"
         if dose.effective_from <= today:
             events.append(
                 PlanEvent(
@@ -65,7 +65,7 @@ def events_of(patient_ids: Sequence[uuid.UUID], today: date) -> list[PlanEvent]:
                     str(dose.pk),
                     dose.regimen.patient_id,
                     dose.effective_from,
-                    f"{drug} {_dose_text(dose)}{was}",
+                    f"{drug} {dose_text(dose)}{was}",
                     increase=(dose.daily_mg or 0) > ((before.daily_mg or 0) if before is not None else 0),
                 )
             )
@@ -73,7 +73,7 @@ def events_of(patient_ids: Sequence[uuid.UUID], today: date) -> list[PlanEvent]:
     for pump_dose in pump_doses.order_by("pump_id", "effective_from"):
         before = previous.get(pump_dose.pump_id)
         previous[pump_dose.pump_id] = pump_dose
-        was = f" (was {before.daily_dose_mcg:g})" if before is not None else ""
+        was = f" (was {plain(before.daily_dose_mcg)})" if before is not None else ""
         if pump_dose.effective_from <= today:
             events.append(
                 PlanEvent(
@@ -81,7 +81,7 @@ def events_of(patient_ids: Sequence[uuid.UUID], today: date) -> list[PlanEvent]:
                     str(pump_dose.pk),
                     pump_dose.pump.patient_id,
                     pump_dose.effective_from,
-                    f"Intrathecal baclofen {pump_dose.daily_dose_mcg:g} mcg/day{was}",
+                    f"Intrathecal baclofen {plain(pump_dose.daily_dose_mcg)} mcg/day{was}",
                     increase=before is None or pump_dose.daily_dose_mcg > before.daily_dose_mcg,
                 )
             )
@@ -101,7 +101,7 @@ def events_of(patient_ids: Sequence[uuid.UUID], today: date) -> list[PlanEvent]:
                 str(session.pk),
                 session.patient_id,
                 session.injected_on,
-                f"{BOTULINUM_PRODUCTS[session.product].label} {total:g} U: {muscles}",
+                f"{BOTULINUM_PRODUCTS[session.product].label} {plain(total)} U: {muscles}",
                 product=session.product,
                 sites=sites,
                 next_day=following.injected_on

@@ -8,6 +8,7 @@ moves by at least ``TREND_CHANGE_RELATIVE`` of the earlier mean [TAND] and at le
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,12 @@ from diary.trends.sql import IMPACT_DOMAINS
 from diary.vocabulary import TIME_OF_DAY
 
 WEEK, MONTH = "week", "month"
+
+
+def plain(number: object) -> str:
+    """A dose or unit count as people write it: 15, 7.5, 400 (not 15.00 or 4E+2)."""
+    value = Decimal(str(number)).normalize()
+    return format(value, "f")
 
 
 # --- Periods ------------------------------------------------------------------------------------
@@ -167,7 +174,13 @@ def words_figures(words: dict[str, dict[str, tuple[int, int]]], entries: int) ->
     return {
         "triggers": counted("triggers", "trigger"),
         "relief": [
-            {"measure": m, "used": used, "share_of_entries": _ratio(used, entries), "mean_helped": _ratio(total, used)}
+            {
+                "measure": m,
+                "used": used,
+                "share_of_entries": _ratio(used, entries),
+                "helped_total": total,
+                "mean_helped": _ratio(total, used),
+            }
             for m, (used, total) in relief
         ],
         "side_effects": counted("side_effects", "side_effect"),

@@ -98,6 +98,11 @@ def trends_recompute_waiting(*, patient_ids: Sequence[uuid.UUID | str]) -> list[
     ids = sorted(claim.generations)
     result = compute.recompute(ids, since=claim.since)
     signals.raise_signals(patient_ids=ids, todays=result.todays, comparisons=result.comparisons)
+    return _finish(claim)
+
+
+def _finish(claim: Claim) -> list[uuid.UUID]:
+    """Clear the rows nobody marked again since the claim; release the rest. Returns the rest."""
     again = []
     for patient_id, generation in claim.generations.items():
         done = TrendRecompute.objects.filter(
