@@ -37,14 +37,14 @@ STYLE: dict[Any, Any] = {
 
 
 def _figure(height: float = 3.6) -> Figure:
-    return Figure(figsize=(9, height), dpi=100, layout="constrained")
+    return Figure(figsize=(7.5, height), dpi=100, layout="constrained")
 
 
 def _no_data(figure: Figure, title: str) -> None:
     axes = figure.add_subplot()
     axes.set_axis_off()
     axes.set_title(title, loc="left")
-    axes.text(0.5, 0.5, "No diary entries in this time", ha="center", va="center", color="#555555")
+    axes.text(0.5, 0.5, "Nothing recorded in this time", ha="center", va="center", color="#555555")
 
 
 def severity_chart(weeks: Sequence[TrendSummary], marks: Sequence[EventMark]) -> Figure:
