@@ -140,3 +140,19 @@ def test_the_sweep_enqueues_a_recompute_whose_task_was_lost(enrolled, django_cap
 
     assert tasks.sweep_trend_recomputes() == 1
     assert TrendSummary.objects.filter(patient=enrolled).exists()
+
+
+def test_the_operator_command_recomputes_everyone(record, patient):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    record(patient, daily(date(2026, 11, 16), date(2026, 11, 18), 4))
+    TrendSummary.objects.all().delete()
+    out = StringIO()
+
+    call_command("recompute_trends", stdout=out)
+    call_command("recompute_trends", "--patient", str(patient.pk), stdout=out)
+
+    assert "Recomputed 1 patients." in out.getvalue()
+    assert TrendSummary.objects.filter(patient=patient).count() == 2
