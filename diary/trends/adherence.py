@@ -90,6 +90,8 @@ def adherence_figures(planned: dict[str, float], logged: dict[str, float], unit:
     The overall share counts only what was planned: extra minutes of an activity outside the plan
     do not make up for planned ones skipped. Shares above 1 mean more than planned was logged.
     """
+    if not planned and not logged:  # most periods of most patients: nothing planned, nothing logged
+        return {f"planned_{unit}": 0.0, f"logged_{unit}": 0.0, "share": None, "items": []}
     planned_total = sum(planned.values())
     logged_planned = sum(logged.get(word, 0.0) for word in planned)
     return {

@@ -7,6 +7,7 @@ the results are written before the next group is read. The nightly run calls thi
 patient from the first changed day.
 """
 
+import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -53,6 +54,7 @@ SUMMARY_COLUMNS = [
     "spasms_per_day",
     "direction",
     "figures",
+    "figures_hash",
     "source_updated_at",
     "version",
     "created_at",
@@ -68,11 +70,13 @@ EVENT_COLUMNS = [
     "enough_data",
     "direction",
     "figures",
+    "figures_hash",
     "version",
     "created_at",
     "updated_at",
 ]
 CORE_WIDTH = 16  # columns of sql.CORE_COLUMNS
+NO_PLANS = adherence.PatientPlans()
 
 
 @cache
@@ -85,9 +89,10 @@ def local_today(time_zone: str, now: datetime | None = None) -> date:
     return (now or timezone.now()).astimezone(_zone(time_zone)).date()
 
 
-def _json(value: Any) -> str:
-    # Sorted keys: SQLite compares the stored text, so equal figures must serialise equally.
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+def _json(value: Any) -> tuple[str, str]:
+    """The figures as JSON text, and a digest of them to tell whether the stored ones changed."""
+    text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return text.decode(), hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
 def _db_datetime(value: datetime | None) -> Any:
@@ -117,8 +122,38 @@ def recompute(patient_ids: Sequence[uuid.UUID], *, since: date | None = None) ->
     first_day = max(since, horizon) if since is not None else horizon
     plans = adherence.plans_of(ids)
     result = Recomputed(todays)
+    firsts = {g: period_start_of(g, first_day) for g in (WEEK, MONTH)}
+    # One period more than is written, so the first written period has its previous to compare with.
+    since = min(previous_period_start(g, first) for g, first in firsts.items())
+    until = max(todays.values())
+    aggregates: dict[str, dict] = {WEEK: {}, MONTH: {}}
+    for granularity, patient, start, *values in sql.period_aggregates(ids, since, until):
+        aggregates[granularity][(sql.as_uuid(patient), sql.as_date(start))] = values
+    words: dict[str, dict] = {
+        WEEK: defaultdict(lambda: defaultdict(dict)),
+        MONTH: defaultdict(lambda: defaultdict(dict)),
+    }
+    for granularity, patient, start, counted in sql.period_words(ids, since, until):
+        by_list = words[granularity][(sql.as_uuid(patient), sql.as_date(start))]
+        for key, (count, total) in orjson.loads(counted).items():
+            name, word = key.split(":", 1)
+            by_list[name][word] = (int(count), int(total or 0))
+    logged: dict[str, dict] = {
+        WEEK: defaultdict(lambda: defaultdict(dict)),
+        MONTH: defaultdict(lambda: defaultdict(dict)),
+    }
+    for granularity, patient, start, kind, word, amount in sql.period_adherence(ids, since, until):
+        logged[granularity][(sql.as_uuid(patient), sql.as_date(start))][kind][word] = float(amount or 0)
     for granularity in (WEEK, MONTH):
-        written, deleted = _recompute_periods(granularity, ids, todays, plans, first_day, now)
+        written, deleted = _recompute_periods(
+            granularity,
+            ids,
+            todays,
+            plans,
+            firsts[granularity],
+            (aggregates[granularity], words[granularity], logged[granularity]),
+            now,
+        )
         result.summaries_written += written
         result.summaries_deleted += deleted
     result.comparisons, result.comparisons_written = _recompute_events(ids, todays, now)
@@ -130,24 +165,11 @@ def _recompute_periods(
     ids: list[uuid.UUID],
     todays: dict[uuid.UUID, date],
     plans: dict[uuid.UUID, adherence.PatientPlans],
-    first_day: date,
+    first_target: date,
+    fetched: tuple[dict, dict, dict],
     now: datetime,
 ) -> tuple[int, int]:
-    first_target = period_start_of(granularity, first_day)
-    # One period more than is written, so the first written period has its previous to compare with.
-    context = previous_period_start(granularity, first_target)
-    until = max(todays.values())
-    aggregates = {
-        (sql.as_uuid(row[0]), sql.as_date(row[1])): row[2:]
-        for row in sql.period_aggregates(granularity, ids, context, until)
-    }
-    words: dict[tuple[uuid.UUID, date], dict[str, dict[str, tuple[int, int]]]] = defaultdict(lambda: defaultdict(dict))
-    for patient, start, name, word, count, total in sql.period_words(granularity, ids, context, until):
-        words[(sql.as_uuid(patient), sql.as_date(start))][name][word] = (int(count), int(total or 0))
-    logged: dict[tuple[uuid.UUID, date], dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-    for patient, start, kind, word, amount in sql.period_adherence(granularity, ids, context, until):
-        logged[(sql.as_uuid(patient), sql.as_date(start))][kind][word] = float(amount or 0)
-
+    aggregates, words, logged = fetched
     periods: dict[tuple[uuid.UUID, date], dict[str, Any]] = {}
     for key in sorted({*aggregates, *logged}):
         patient, start = key
@@ -162,23 +184,26 @@ def _recompute_periods(
             logged.get(key, {}),
             plans.get(patient),
         )
+    stored = {
+        (patient, start): (pk, digest)
+        for pk, patient, start, digest in TrendSummary.objects.filter(
+            patient_id__in=ids, granularity=granularity, period_start__gte=first_target
+        ).values_list("pk", "patient_id", "period_start", "figures_hash")
+    }
     rows = []
     for (patient, start), figures in periods.items():
         if start < first_target:
             continue
         previous = periods.get((patient, previous_period_start(granularity, start)))
         figures["change"] = _change(granularity, previous, figures)
-        rows.append(_summary_row(patient, granularity, start, figures, now))
+        row = _summary_row(patient, granularity, start, figures, now)
+        if stored.get((patient, start), (None, None))[1] != row[SUMMARY_COLUMNS.index("figures_hash")]:
+            rows.append(row)
     written = sql.upsert(
         TrendSummary._meta.db_table, SUMMARY_COLUMNS, ["patient_id", "granularity", "period_start"], rows
     )
     # Periods whose entries were all deleted or moved: their summaries go too.
-    stored = TrendSummary.objects.filter(patient_id__in=ids, granularity=granularity, period_start__gte=first_target)
-    stale = [
-        pk
-        for pk, patient, start in stored.values_list("pk", "patient_id", "period_start")
-        if (patient, start) not in periods
-    ]
+    stale = [pk for key, (pk, _) in stored.items() if key not in periods]
     if stale:
         TrendSummary.objects.filter(pk__in=stale).delete()
     return written, len(stale)
@@ -199,7 +224,7 @@ def _period_figures(
     by_hour = [int(n) for n in aggregate[CORE_WIDTH + 11 : CORE_WIDTH + 35]] if aggregate else [0] * 24
     last_change = sql.as_datetime(aggregate[CORE_WIDTH + 35]) if aggregate else None
     counted_until = min(end, today)
-    plans = plans or adherence.PatientPlans()
+    plans = plans or NO_PLANS
     return {
         "label": period_label(granularity, start),
         "period_start": start.isoformat(),
@@ -246,6 +271,7 @@ def _change(granularity: str, previous: dict[str, Any] | None, figures: dict[str
 
 def _summary_row(patient: uuid.UUID, granularity: str, start: date, figures: dict[str, Any], now: datetime) -> list:
     last_change = figures.pop("_last_change")
+    text, digest = _json(figures)
     return [
         sql.db_uuid(uuid.uuid4()),
         sql.db_uuid(patient),
@@ -258,7 +284,8 @@ def _summary_row(patient: uuid.UUID, granularity: str, start: date, figures: dic
         figures["severity_mean"],
         figures["spasms_per_day"],
         figures["change"]["severity"]["direction"],
-        _json(figures),
+        text,
+        digest,
         _db_datetime(datetime.fromisoformat(last_change)) if last_change else None,
         1,
         _db_datetime(now),
@@ -280,10 +307,19 @@ def _recompute_events(
     words: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for key, name, word, count in sql.window_words(worded, ["body_regions", "side_effects"]):
         words[key][name][word] = int(count)
+    stored = {
+        (kind, ref): (pk, digest)
+        for pk, kind, ref, digest in TrendEventComparison.objects.filter(patient_id__in=ids).values_list(
+            "pk", "event_kind", "event_ref", "figures_hash"
+        )
+    }
     computed, rows = [], []
     for event in plan_events:
         figures = events.comparison_figures(event, todays[event.patient_id], cores, words)
         computed.append((event, figures))
+        text, digest = _json(figures)
+        if stored.get((event.kind, event.ref), (None, None))[1] == digest:
+            continue
         rows.append(
             [
                 sql.db_uuid(uuid.uuid4()),
@@ -294,7 +330,8 @@ def _recompute_events(
                 event.title[:200],
                 figures["enough_data"],
                 figures["severity"]["direction"],
-                _json(figures),
+                text,
+                digest,
                 1,
                 _db_datetime(now),
                 _db_datetime(now),
@@ -303,8 +340,7 @@ def _recompute_events(
     written = sql.upsert(TrendEventComparison._meta.db_table, EVENT_COLUMNS, ["event_kind", "event_ref"], rows)
     # Voided sessions and events now in the future lose their comparison.
     current = {(e.kind, e.ref) for e in plan_events}
-    stored = TrendEventComparison.objects.filter(patient_id__in=ids).values_list("pk", "event_kind", "event_ref")
-    stale = [pk for pk, kind, ref in stored if (kind, ref) not in current]
+    stale = [pk for key, (pk, _) in stored.items() if key not in current]
     if stale:
         TrendEventComparison.objects.filter(pk__in=stale).delete()
     return computed, written

@@ -160,7 +160,7 @@ def spasm_ratio(before: float | None, after: float | None) -> float | None:
 
 
 def words_figures(words: dict[str, dict[str, tuple[int, int]]], entries: int) -> dict[str, Any]:
-    """Triggers, relief, side effects, red flags and body regions from per-word counts.
+    """Triggers, relief, side effects and red flags from per-word counts.
 
     ``words[list name][word] = (entries naming it, sum of relief scores)``. Lists are ordered by
     count, then word, so the top trigger is first.
@@ -185,5 +185,4 @@ def words_figures(words: dict[str, dict[str, tuple[int, int]]], entries: int) ->
         ],
         "side_effects": counted("side_effects", "side_effect"),
         "red_flags": counted("red_flags", "red_flag"),
-        "body_regions": counted("body_regions", "body_region"),
     }

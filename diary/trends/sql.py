@@ -9,6 +9,7 @@ lists of an entry are JSON arrays and ``relief`` a JSON object, expanded with
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from django.db import connection
@@ -44,10 +45,13 @@ PROFILE_COLUMNS = ", ".join(
         "MAX(e.updated_at)",
     ]
 )
-WORD_LISTS = ("triggers", "body_regions", "side_effects", "red_flags")
+# Word lists counted per period (body regions are counted around injections, not per period).
+WORD_LISTS = ("triggers", "side_effects", "red_flags")
 
 
+@cache
 def is_postgres() -> bool:
+    # One database per process: asked once, not for each of the thousands of values converted.
     return connection.vendor == "postgresql"
 
 
@@ -122,48 +126,113 @@ def _in_list(ids: Sequence[uuid.UUID]) -> tuple[str, list[Any]]:
     return ", ".join(["%s"] * len(ids)), [db_uuid(i) for i in ids]
 
 
-def period_aggregates(granularity: str, patient_ids: Sequence[uuid.UUID], since: date, until: date) -> list[tuple]:
-    """(patient, period start, core figures..., severity histogram, hourly counts, last change) per period."""
-    placeholders, ids = _in_list(patient_ids)
-    sql = (
-        f"SELECT e.patient_id, {period_start(granularity, 'e.local_date')}, {CORE_COLUMNS}, {PROFILE_COLUMNS} "
-        "FROM diary_diaryentry e "
-        f"WHERE e.deleted_at IS NULL AND e.patient_id IN ({placeholders}) AND e.local_date BETWEEN %s AND %s "
-        "GROUP BY 1, 2"
+def _by_week_and_month(columns: str, source: str, day: str, where: str, extra_group: str = "") -> str:
+    """``SELECT granularity, patient, period start, <columns>`` grouped by week and by month.
+
+    PostgreSQL reads the rows once for both (GROUPING SETS); SQLite reads them twice (UNION ALL).
+    """
+    week, month = period_start("week", day), period_start("month", day)
+    patient = day.split(".")[0] + ".patient_id"  # "e.local_date" -> "e.patient_id"
+    if is_postgres():
+        return (
+            f"SELECT CASE WHEN GROUPING({week}) = 0 THEN 'week' ELSE 'month' END AS g, {patient} AS patient, "
+            f"COALESCE({week}, {month}) AS start, {columns} FROM {source} WHERE {where} "
+            f"GROUP BY GROUPING SETS (({patient}, {week}{extra_group}), ({patient}, {month}{extra_group}))"
+        )
+    return " UNION ALL ".join(
+        f"SELECT '{name}' AS g, {patient} AS patient, {start} AS start, {columns} FROM {source} WHERE {where} "
+        f"GROUP BY {patient}, {start}{extra_group}"
+        for name, start in (("week", week), ("month", month))
     )
-    return fetch(sql, [*ids, db_date(since), db_date(until)])
 
 
-def period_words(granularity: str, patient_ids: Sequence[uuid.UUID], since: date, until: date) -> list[tuple]:
-    """(patient, period start, list name, word, entries, sum of relief scores) for every word used."""
+def _entries_where(patient_ids: Sequence[uuid.UUID], since: date, until: date) -> tuple[str, list[Any]]:
     placeholders, ids = _in_list(patient_ids)
-    start = period_start(granularity, "e.local_date")
     where = f"e.deleted_at IS NULL AND e.patient_id IN ({placeholders}) AND e.local_date BETWEEN %s AND %s"
-    params = [*ids, db_date(since), db_date(until)]
-    parts = [
-        f"SELECT e.patient_id, {start}, '{name}', w.value, COUNT(*), 0 "
-        f"FROM diary_diaryentry e, {json_words(f'e.{name}', 'w')} WHERE {where} GROUP BY 1, 2, 3, 4"
-        for name in WORD_LISTS
-    ]
-    parts.append(
-        f"SELECT e.patient_id, {start}, 'relief', w.key, COUNT(*), SUM(CAST(w.value AS integer)) "
-        f"FROM diary_diaryentry e, {json_items('e.relief', 'w')} WHERE {where} GROUP BY 1, 2, 3, 4"
-    )
-    return fetch(" UNION ALL ".join(parts), params * len(parts))
+    return where, [*ids, db_date(since), db_date(until)]
 
 
-def period_adherence(granularity: str, patient_ids: Sequence[uuid.UUID], since: date, until: date) -> list[tuple]:
-    """(patient, period start, "therapy" or "orthoses", activity or device, minutes or hours logged)."""
+def period_aggregates(patient_ids: Sequence[uuid.UUID], since: date, until: date) -> list[tuple]:
+    """(granularity, patient, period start, core figures..., severity histogram, hourly counts, last change)."""
+    where, params = _entries_where(patient_ids, since, until)
+    sql = _by_week_and_month(f"{CORE_COLUMNS}, {PROFILE_COLUMNS}", "diary_diaryentry e", "e.local_date", where)
+    return fetch(sql, params if is_postgres() else params * 2)
+
+
+def json_object_agg(key: str, value: str) -> str:
+    """An aggregate building one JSON object (as text) from ``key`` and ``value`` per row."""
+    if is_postgres():
+        return f"CAST(json_object_agg({key}, {value}) AS text)"
+    return f"json_group_object({key}, {value})"
+
+
+def json_pair(first: str, second: str) -> str:
+    return f"json_build_array({first}, {second})" if is_postgres() else f"json_array({first}, {second})"
+
+
+def period_words(patient_ids: Sequence[uuid.UUID], since: date, until: date) -> list[tuple]:
+    """(granularity, patient, period start, words) per period, where words is a JSON object
+    ``{"<list>:<word>": [entries, sum of relief scores]}``: one row per period, not per word."""
+    where, params = _entries_where(patient_ids, since, until)
+    if is_postgres():
+        # One pass over the entries: every list's words, and the relief measures with their scores.
+        words = " UNION ALL ".join(
+            f"SELECT '{name}' AS name, x.value, 0 AS score FROM jsonb_array_elements_text(e.{name}) AS x(value)"
+            for name in WORD_LISTS
+        )
+        relief = "SELECT 'relief', x.key, CAST(x.value AS integer) FROM jsonb_each_text(e.relief) AS x(key, value)"
+        source = f"diary_diaryentry e CROSS JOIN LATERAL ({words} UNION ALL {relief}) AS w"
+        counted = _by_week_and_month(
+            "w.name AS name, w.value AS word, COUNT(*) AS n, SUM(w.score) AS score",
+            source,
+            "e.local_date",
+            where,
+            ", w.name, w.value",
+        )
+        repeat = 1
+    else:
+        parts = [
+            _by_week_and_month(
+                f"'{name}' AS name, w.value AS word, COUNT(*) AS n, 0 AS score",
+                f"diary_diaryentry e, {json_words(f'e.{name}', 'w')}",
+                "e.local_date",
+                where,
+                ", w.value",
+            )
+            for name in WORD_LISTS
+        ]
+        parts.append(
+            _by_week_and_month(
+                "'relief' AS name, w.key AS word, COUNT(*) AS n, SUM(CAST(w.value AS integer)) AS score",
+                f"diary_diaryentry e, {json_items('e.relief', 'w')}",
+                "e.local_date",
+                where,
+                ", w.key",
+            )
+        )
+        counted = " UNION ALL ".join(parts)
+        repeat = 2 * len(parts)
+    words_object = json_object_agg("c.name || ':' || c.word", json_pair("c.n", "c.score"))
+    sql = f"SELECT c.g, c.patient, c.start, {words_object} FROM ({counted}) AS c GROUP BY 1, 2, 3"
+    return fetch(sql, params * repeat)
+
+
+def period_adherence(patient_ids: Sequence[uuid.UUID], since: date, until: date) -> list[tuple]:
+    """(granularity, patient, period start, "therapy" or "orthoses", activity or device, amount logged)."""
     placeholders, ids = _in_list(patient_ids)
-    start = period_start(granularity, "a.date")
     where = f"a.deleted_at IS NULL AND a.patient_id IN ({placeholders}) AND a.date BETWEEN %s AND %s"
     params = [*ids, db_date(since), db_date(until)]
     parts = [
-        f"SELECT a.patient_id, {start}, '{name}', w.key, SUM(CAST(w.value AS double precision)) "
-        f"FROM diary_adherencelog a, {json_items(f'a.{column}', 'w')} WHERE {where} GROUP BY 1, 2, 3, 4"
+        _by_week_and_month(
+            f"'{name}', w.key, SUM(CAST(w.value AS double precision))",
+            f"diary_adherencelog a, {json_items(f'a.{column}', 'w')}",
+            "a.date",
+            where,
+            ", w.key",
+        )
         for name, column in (("therapy", "therapy_minutes"), ("orthoses", "orthosis_hours"))
     ]
-    return fetch(" UNION ALL ".join(parts), params * len(parts))
+    return fetch(" UNION ALL ".join(parts), params * len(parts) * (1 if is_postgres() else 2))
 
 
 def last_entry_days(patient_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, date]:
@@ -219,24 +288,39 @@ def window_words(windows: Sequence[Window], names: Sequence[str]) -> Iterator[tu
 def upsert(table: str, columns: Sequence[str], conflict: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
     """Insert rows, or update the stored row with the same ``conflict`` key if its figures changed.
 
-    An unchanged row is not written at all (the nightly run rewrites nothing that did not move),
-    and a changed one gets ``version + 1``. ``rows`` hold values already prepared for the backend.
-    The statement is the same on both backends (``ON CONFLICT ... DO UPDATE ... WHERE``).
-    Returns the number of rows inserted or changed.
+    Callers pass only rows whose ``figures_hash`` differs from the stored one; the ``WHERE`` also
+    keeps a concurrent run from rewriting a row it finds unchanged. A changed row gets
+    ``version + 1``. ``rows`` hold values already prepared for the backend. Returns the number
+    of rows inserted or changed. Large sets go through COPY into a temporary table on
+    PostgreSQL: one statement with thousands of parameters costs more to build than to run.
     """
+    if not rows:
+        return 0
     keep = {*conflict, "id", "created_at", "version"}
-    written = 0
     assignments = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keep)
-    for offset in range(0, len(rows), BATCH):
-        batch = rows[offset : offset + BATCH]
-        placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(batch))
-        sql = (
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders} "
-            f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {assignments}, version = {table}.version + 1 "
-            f"WHERE {table}.figures <> excluded.figures"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [value for row in batch for value in row])
+    on_conflict = (
+        f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {assignments}, version = {table}.version + 1 "
+        f"WHERE {table}.figures_hash <> excluded.figures_hash"
+    )
+    names = ", ".join(columns)
+    written = 0
+    with connection.cursor() as cursor:
+        if is_postgres() and len(rows) > BATCH:
+            staging = f"staging_{table}"
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS)")
+            cursor.execute(f"TRUNCATE {staging}")
+            with cursor.cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {on_conflict}")
+            return max(cursor.rowcount, 0)
+        for offset in range(0, len(rows), BATCH):
+            batch = rows[offset : offset + BATCH]
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(batch))
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {placeholders} {on_conflict}",
+                [value for row in batch for value in row],
+            )
             written += max(cursor.rowcount, 0)
     return written
 

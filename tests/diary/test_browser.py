@@ -33,8 +33,12 @@ TABLET = {"width": 768, "height": 1024}
 
 
 @pytest.fixture
-def chromium(monkeypatch) -> Iterator:
-    """A headless Chromium; Playwright's sync API runs an event loop, so let the ORM run beside it."""
+def chromium(monkeypatch, live_server) -> Iterator:
+    """A headless Chromium; Playwright's sync API runs an event loop, so let the ORM run beside it.
+
+    It depends on ``live_server`` so that it closes first: no request of the page reaches a server
+    (or a database) that is already gone.
+    """
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -91,6 +95,8 @@ def test_sign_in_open_a_patient_see_the_chart_and_acknowledge_the_alert(chromium
     page.get_by_role("button", name="Acknowledge").click()
     page.get_by_text("Acknowledged", exact=True).wait_for()
 
+    page.wait_for_load_state("networkidle")
+    page.close()
     alert = Alert.objects.get(patient=patient, kind=Alert.Kind.RED_FLAG)
     assert (alert.status, alert.acknowledged_by_id) == ("acknowledged", clinician.pk)
 
@@ -102,9 +108,11 @@ def test_the_patient_page_fits_the_screen_without_sideways_scrolling(chromium, l
     sign_in(page, live_server.url, clinician.username)
 
     page.goto(f"{live_server.url}/dashboard/patients/{patient.pk}/")
+    page.wait_for_load_state("networkidle")
 
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     chart_box = page.locator('img[data-chart="severity"]').bounding_box()
     assert chart_box is not None
     assert chart_box["width"] <= viewport["width"]
     assert page.get_by_role("button", name="Acknowledge").bounding_box()["height"] >= 44  # a finger's target
+    page.close()

@@ -86,7 +86,6 @@ def test_week_figures_from_known_entries(patient, week_45):
     assert f["impact"] == {"walking": 2.5, "dressing": None, "sleeping": 2.0, "transfers": None, "pain": None}
     assert f["side_effects"] == [{"side_effect": "drowsiness", "count": 1}]
     assert f["red_flags"] == [{"red_flag": "fever", "count": 1}]
-    assert f["body_regions"] == [{"body_region": "left_calf", "count": 2}, {"body_region": "left_foot", "count": 1}]
 
 
 def test_month_counts_the_entry_after_midnight_that_the_week_does_not(patient, week_45):
