@@ -3,12 +3,15 @@
     python -m bench.trends --patients 10000 --days 365
 
 Loads the synthetic diaries first if the database has fewer patients than asked (COPY, about
-80 s for 10,000 patients x 1 year), then:
+80 s for 10,000 patients x 1 year) and gives every patient a year of plan events (a toxin
+session every 12 weeks, a baclofen titration in three steps), then:
 
 1. the nightly run as production does it: every patient marked stale, then one task per chunk
    of ``TREND_CHUNK_PATIENTS`` patients, taken by two worker processes (two Celery workers'
    worth on a 2-core machine), first on an empty trend table and then again (the steady state,
    where nothing changed and nothing is rewritten); with the peak memory of each worker;
+   with the CPU time the workers and their PostgreSQL backends used, which does not change with
+   what else runs on the machine (wall time does: the figures in the README say how busy it was);
 2. one patient's recompute after a new entry (claim, aggregate, write, signals, release), for
    ``--singles`` patients, with percentiles.
 
@@ -17,11 +20,13 @@ The database is ``spasticity_trends_bench`` unless ``--database-url`` says other
 
 import argparse
 import multiprocessing
+import os
 import resource
 import statistics
 import time
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from bench.common import setup_django
 from bench.load_diaries import load
@@ -30,18 +35,38 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/spasticity_trends_ben
 
 
 def _worker_init(database_url: str) -> None:
+    # No parallel query: each worker's PostgreSQL backend does all of its work, so the CPU time
+    # counted below is all of it. With a worker per core there is no idle core to lend anyway.
+    os.environ["PGOPTIONS"] = "-c max_parallel_workers_per_gather=0"
     setup_django(database_url, prepare=False)
 
 
-def _run_chunk(patient_ids: list[str]) -> tuple[int, float]:
-    """One nightly task, exactly as the Celery task runs it; returns (patients, peak RSS in MiB)."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process on this machine (PostgreSQL runs here too)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run_chunk(patient_ids: list[str]) -> tuple[int, float, float]:
+    """One nightly task, exactly as the Celery task runs it.
+
+    Returns (patients, peak RSS in MiB, CPU seconds of this worker and its database backend):
+    the CPU time does not depend on what else the machine is running, the wall time does.
+    """
+    from django.db import connection
+
     from diary import tasks
 
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    before = _cpu_seconds(os.getpid()) + _cpu_seconds(backend)
     tasks.recompute_trends_for(patient_ids)
-    return len(patient_ids), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cpu = _cpu_seconds(os.getpid()) + _cpu_seconds(backend) - before
+    return len(patient_ids), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, cpu
 
 
-def nightly(database_url: str, processes: int) -> tuple[float, int, list[float]]:
+def nightly(database_url: str, processes: int) -> tuple[float, int, list[float], float]:
     from django.conf import settings
     from django.db import connections
 
@@ -54,20 +79,29 @@ def nightly(database_url: str, processes: int) -> tuple[float, int, list[float]]
     connections.close_all()
     with multiprocessing.get_context("spawn").Pool(processes, _worker_init, (database_url,)) as pool:
         results = pool.map(_run_chunk, chunks, chunksize=1)
-    return time.perf_counter() - started, sum(n for n, _ in results), [rss for _, rss in results]
+    seconds = time.perf_counter() - started
+    return seconds, sum(r[0] for r in results), [r[1] for r in results], sum(r[2] for r in results)
 
 
 def single_patient(count: int) -> list[float]:
     """Seconds to recompute one patient after a new entry, for ``count`` patients."""
     from clinic.models import Patient, User
+    from config.celery_app import app
     from diary import services
     from diary.trends import services as trend_services
+
+    # Without a broker the upload would run the recompute itself, on commit (the embedded mode);
+    # here it goes to an in-memory queue, and the recompute is timed on its own.
+    app.conf.task_always_eager = False
+    app.conf.broker_url = "memory://"
 
     timings = []
     patients = list(Patient.objects.order_by("?")[:count])
     for patient in patients:
         if patient.user_id is None:
-            patient.user = User.objects.create_user(username=f"bench-{patient.pk}", role=User.Role.PATIENT, clinic=None)
+            patient.user = User.objects.create_user(
+                username=f"bench-{patient.pk}", role=User.Role.PATIENT, clinic_id=patient.clinic_id
+            )
             patient.save(update_fields=["user"])
         now = datetime.now().astimezone()
         services.record_diary_entries(
@@ -98,6 +132,60 @@ def single_patient(count: int) -> list[float]:
     return timings
 
 
+def ensure_plans() -> int:
+    """Give every patient a year of plan events, once: a toxin session every 12 weeks (two sites)
+    and a baclofen titration in three steps. Returns the number of events."""
+    from decimal import Decimal
+
+    from clinic.models import BotulinumSession, InjectionSite, MedicationDose, MedicationRegimen, Patient, User
+
+    if BotulinumSession.objects.exists():
+        return BotulinumSession.objects.count() + MedicationDose.objects.count()
+    clinic_id = Patient.objects.values_list("clinic_id", flat=True).first()
+    clinician = User.objects.create_user(
+        username=f"bench-dr-{uuid.uuid4().hex[:8]}", role="clinician", clinic_id=clinic_id
+    )
+    today = datetime.now().astimezone().date()
+    sessions, sites, regimens, doses = [], [], [], []
+    for number, patient_id in enumerate(Patient.objects.order_by("pk").values_list("pk", flat=True)):
+        first = today - timedelta(days=360 - number % 84)
+        for k in range(5):
+            day = first + timedelta(weeks=12 * k)
+            if day > today:
+                break
+            session = BotulinumSession(
+                patient_id=patient_id,
+                injected_on=day,
+                product="onabotulinumtoxinA",
+                lot="B1",
+                guidance="ultrasound",
+                clinician=clinician,
+                created_by=clinician,
+            )
+            sessions.append(session)
+            sites += [
+                InjectionSite(session=session, muscle="gastrocnemius_medial_head", side="left", units=Decimal(100)),
+                InjectionSite(session=session, muscle="soleus", side="left", units=Decimal(75)),
+            ]
+        regimen = MedicationRegimen(patient_id=patient_id, drug="baclofen", created_by=clinician)
+        regimens.append(regimen)
+        doses += [
+            MedicationDose(
+                regimen=regimen,
+                effective_from=today - timedelta(days=days),
+                dose_mg=Decimal(mg),
+                times_per_day=3,
+                created_by=clinician,
+            )
+            for days, mg in ((300, 10), (200, 15), (100, 20))
+        ]
+    BotulinumSession.objects.bulk_create(sessions, batch_size=2000)
+    InjectionSite.objects.bulk_create(sites, batch_size=2000)
+    MedicationRegimen.objects.bulk_create(regimens, batch_size=2000)
+    MedicationDose.objects.bulk_create(doses, batch_size=2000)
+    return len(sessions) + len(doses)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
@@ -114,6 +202,7 @@ def main() -> None:
     if Patient.objects.count() < args.patients:
         clinic_id, written = load(args.database_url, patients=args.patients, days=args.days)
         print(f"loaded clinic {clinic_id}: {args.patients:,} patients, {written:,} entries")
+    print(f"plan events (injections and dose changes): {ensure_plans():,}")
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -122,9 +211,10 @@ def main() -> None:
     print(f"patients {Patient.objects.count():,}, diary entries {DiaryEntry.objects.count():,}")
 
     for label in ("nightly, first run (every summary written)", "nightly, again (nothing changed)"):
-        seconds, patients, rss = nightly(args.database_url, args.processes)
+        seconds, patients, rss, cpu = nightly(args.database_url, args.processes)
         print(
-            f"{label}: {patients:,} patients in {seconds:.1f} s; "
+            f"{label}: {patients:,} patients in {seconds:.1f} s wall; {cpu:.1f} CPU-seconds (workers and their "
+            f"database backends) = {cpu / args.processes:.1f} s on {args.processes} idle cores; "
             f"worker peak memory {min(rss):.0f}-{max(rss):.0f} MiB; "
             f"summaries {TrendSummary.objects.count():,}, comparisons {TrendEventComparison.objects.count():,}"
         )

@@ -44,7 +44,10 @@ class TrendSummary(models.Model):
         max_length=20, choices=Direction.choices, help_text="Mean severity against the previous period."
     )
     figures = models.JSONField(help_text="Every figure of the period; see README, 'Trends, signals and the dashboard'.")
-    figures_hash = models.CharField(max_length=32, help_text="Digest of the figures: unchanged ones are not rewritten.")
+    figures_hash = models.CharField(max_length=32, help_text="Digest of the figures: the version moves when it does.")
+    inputs_hash = models.CharField(
+        max_length=32, help_text="Digest of what the figures are made of: unchanged inputs are not reshaped."
+    )
     source_updated_at = models.DateTimeField(
         null=True, blank=True, help_text="Latest change to any entry behind these figures."
     )
@@ -81,6 +84,7 @@ class TrendEventComparison(models.Model):
     direction = models.CharField(max_length=20, choices=Direction.choices, help_text="Mean severity, after vs before.")
     figures = models.JSONField()
     figures_hash = models.CharField(max_length=32)
+    inputs_hash = models.CharField(max_length=32)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()

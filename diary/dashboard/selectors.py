@@ -1,8 +1,9 @@
 """Reads for the dashboard's patient page: the care plan in force today.
 
 This reads the care-plan models directly, following their effective-dating rule (the version in
-force on a day is the latest one dated on or before it; a ``stopped`` version ends the item).
-When ``clinic.plan_selectors.current_care_plan`` exists, this module should defer to it.
+force on a day is the latest one dated on or before it and not superseded; a ``stopped``
+version ends the item). ``clinic.plan_selectors.current_care_plan`` does the same read on the
+care-plan branch; once both are merged, ``current_plan`` should be built from it.
 """
 
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from clinic.models import (
     TherapyPlan,
     TherapyPlanVersion,
 )
+from diary.trends.adherence import took_effect
 from diary.trends.events import dose_text
 from diary.trends.figures import plain
 
@@ -35,7 +37,7 @@ def in_force(versions: Iterable[Version], on: date) -> Version | None:
     """The version in force on ``on``: the latest dated on or before it, unless it is a stop."""
     current = None
     for version in versions:  # ordered by effective_from (the models' Meta.ordering)
-        if version.effective_from <= on:
+        if version.effective_from <= on and took_effect(version):
             current = version
     if current is None or getattr(current, "stopped", False):
         return None

@@ -46,6 +46,12 @@ class PatientPlans:
         return totals
 
 
+def took_effect(version: object) -> bool:
+    """False for a plan version cancelled before its date (``superseded_at``, added to the plan
+    models by the care-plan work; absent before it, when nothing was ever superseded)."""
+    return getattr(version, "superseded_at", None) is None
+
+
 def plans_of(patient_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PatientPlans]:
     """Every patient's therapy and orthotic schedules (two queries, plus one for activities)."""
     plans: dict[uuid.UUID, PatientPlans] = defaultdict(PatientPlans)
@@ -56,7 +62,7 @@ def plans_of(patient_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PatientPlans]:
         .order_by("plan_id", "effective_from")
     )
     schedules: dict[object, Schedule] = {}
-    for version in therapy_versions:
+    for version in filter(took_effect, therapy_versions):
         daily: dict[str, float] = defaultdict(float)
         if not version.stopped:
             for activity in version.activities.all():
@@ -71,7 +77,7 @@ def plans_of(patient_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PatientPlans]:
         .select_related("plan")
         .order_by("plan_id", "effective_from")
     )
-    for orthotic in orthotic_versions:
+    for orthotic in filter(took_effect, orthotic_versions):
         hours = (
             {}
             if orthotic.stopped or not orthotic.hours_per_day

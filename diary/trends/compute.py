@@ -26,6 +26,7 @@ from clinic.models import Patient
 from diary.models import TrendEventComparison, TrendSummary
 from diary.trends import adherence, events, sql
 from diary.trends.figures import (
+    EMPTY_CORE,
     MONTH,
     WEEK,
     Core,
@@ -55,6 +56,7 @@ SUMMARY_COLUMNS = [
     "direction",
     "figures",
     "figures_hash",
+    "inputs_hash",
     "source_updated_at",
     "version",
     "created_at",
@@ -71,12 +73,16 @@ EVENT_COLUMNS = [
     "direction",
     "figures",
     "figures_hash",
+    "inputs_hash",
     "version",
     "created_at",
     "updated_at",
 ]
 CORE_WIDTH = 16  # columns of sql.CORE_COLUMNS
 NO_PLANS = adherence.PatientPlans()
+# Part of every period's inputs digest: change it when the figures' code changes, so the next
+# nightly run reshapes and rewrites every summary instead of keeping figures of the old code.
+FIGURES_VERSION = 1
 
 
 @cache
@@ -104,6 +110,7 @@ class Recomputed:
     """What one recompute produced, for signals and for the record of the run."""
 
     todays: dict[uuid.UUID, date]
+    # The comparisons shaped in this run (those whose inputs changed, and each latest session).
     comparisons: list[tuple[events.PlanEvent, dict[str, Any]]] = field(default_factory=list)
     summaries_written: int = 0
     summaries_deleted: int = 0
@@ -129,15 +136,9 @@ def recompute(patient_ids: Sequence[uuid.UUID], *, since: date | None = None) ->
     aggregates: dict[str, dict] = {WEEK: {}, MONTH: {}}
     for granularity, patient, start, *values in sql.period_aggregates(ids, since, until):
         aggregates[granularity][(sql.as_uuid(patient), sql.as_date(start))] = values
-    words: dict[str, dict] = {
-        WEEK: defaultdict(lambda: defaultdict(dict)),
-        MONTH: defaultdict(lambda: defaultdict(dict)),
-    }
+    words: dict[str, dict[tuple[uuid.UUID, date], str]] = {WEEK: {}, MONTH: {}}
     for granularity, patient, start, counted in sql.period_words(ids, since, until):
-        by_list = words[granularity][(sql.as_uuid(patient), sql.as_date(start))]
-        for key, (count, total) in orjson.loads(counted).items():
-            name, word = key.split(":", 1)
-            by_list[name][word] = (int(count), int(total or 0))
+        words[granularity][(sql.as_uuid(patient), sql.as_date(start))] = counted  # parsed only if needed
     logged: dict[str, dict] = {
         WEEK: defaultdict(lambda: defaultdict(dict)),
         MONTH: defaultdict(lambda: defaultdict(dict)),
@@ -170,43 +171,88 @@ def _recompute_periods(
     now: datetime,
 ) -> tuple[int, int]:
     aggregates, words, logged = fetched
-    periods: dict[tuple[uuid.UUID, date], dict[str, Any]] = {}
+    # What each period's figures are made of, as a digest: the aggregates, words and logs from
+    # the database, the plan's amounts, the patient's "today", the previous period's inputs (for
+    # the change) and the version of this code. Same digest, same figures: the nightly run reads
+    # every entry but shapes and writes only the periods whose inputs moved.
+    inputs: dict[tuple[uuid.UUID, date], str] = {}
+    planned: dict[tuple[uuid.UUID, date], tuple[dict, dict]] = {}
     for key in sorted({*aggregates, *logged}):
         patient, start = key
-        if start > period_start_of(granularity, todays[patient]):
+        today = todays[patient]
+        if start > period_start_of(granularity, today):
             continue  # a diary day ahead of the record's time zone (travel): counted once it arrives
-        periods[key] = _period_figures(
-            granularity,
-            start,
-            todays[patient],
-            aggregates.get(key),
-            words.get(key, {}),
-            logged.get(key, {}),
-            plans.get(patient),
+        counted_until = min(period_end_of(granularity, start), today)
+        patient_plans = plans.get(patient, NO_PLANS)
+        planned[key] = (
+            patient_plans.planned("therapy", start, counted_until),
+            patient_plans.planned("orthoses", start, counted_until),
+        )
+        previous = inputs.get((patient, previous_period_start(granularity, start)), "")
+        inputs[key] = _digest(
+            (
+                FIGURES_VERSION,
+                aggregates.get(key),
+                words.get(key),
+                logged.get(key),
+                counted_until,
+                today > counted_until,
+                planned[key],
+                previous,
+            )
         )
     stored = {
         (patient, start): (pk, digest)
         for pk, patient, start, digest in TrendSummary.objects.filter(
             patient_id__in=ids, granularity=granularity, period_start__gte=first_target
-        ).values_list("pk", "patient_id", "period_start", "figures_hash")
+        ).values_list("pk", "patient_id", "period_start", "inputs_hash")
     }
+    shaped: dict[tuple[uuid.UUID, date], tuple[dict[str, Any], datetime | None]] = {}
+
+    def figures_of(key: tuple[uuid.UUID, date]) -> tuple[dict[str, Any], datetime | None]:
+        if key not in shaped:
+            shaped[key] = _period_figures(
+                granularity,
+                key[1],
+                todays[key[0]],
+                aggregates.get(key),
+                words.get(key),
+                logged.get(key, {}),
+                planned[key],
+            )
+        return shaped[key]
+
     rows = []
-    for (patient, start), figures in periods.items():
-        if start < first_target:
+    for key, digest in inputs.items():
+        patient, start = key
+        if start < first_target or stored.get(key, (None, None))[1] == digest:
             continue
-        previous = periods.get((patient, previous_period_start(granularity, start)))
-        figures["change"] = _change(granularity, previous, figures)
-        row = _summary_row(patient, granularity, start, figures, now)
-        if stored.get((patient, start), (None, None))[1] != row[SUMMARY_COLUMNS.index("figures_hash")]:
-            rows.append(row)
+        figures, last_change = figures_of(key)
+        previous_key = (patient, previous_period_start(granularity, start))
+        before = figures_of(previous_key)[0] if previous_key in inputs else None
+        figures["change"] = _change(granularity, before, figures)
+        rows.append(_summary_row(patient, granularity, start, figures, last_change, digest, now))
     written = sql.upsert(
         TrendSummary._meta.db_table, SUMMARY_COLUMNS, ["patient_id", "granularity", "period_start"], rows
     )
     # Periods whose entries were all deleted or moved: their summaries go too.
-    stale = [pk for key, (pk, _) in stored.items() if key not in periods]
+    stale = [pk for key, (pk, _) in stored.items() if key not in inputs]
     if stale:
         TrendSummary.objects.filter(pk__in=stale).delete()
     return written, len(stale)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
+
+
+def _parse_words(counted: str | None) -> dict[str, dict[str, tuple[int, int]]]:
+    """``{"triggers:cold": [3, 0], ...}`` from SQL into ``{"triggers": {"cold": (3, 0)}, ...}``."""
+    by_list: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for key, (count, total) in orjson.loads(counted or "{}").items():
+        name, word = key.split(":", 1)
+        by_list[name][word] = (int(count), int(total or 0))
+    return by_list
 
 
 def _period_figures(
@@ -214,18 +260,19 @@ def _period_figures(
     start: date,
     today: date,
     aggregate: tuple | None,
-    words: dict[str, dict[str, tuple[int, int]]],
+    words: str | None,
     logged: dict[str, dict[str, float]],
-    plans: adherence.PatientPlans | None,
-) -> dict[str, Any]:
+    planned: tuple[dict[str, float], dict[str, float]],
+) -> tuple[dict[str, Any], datetime | None]:
+    """A period's figures (without the change, which needs the previous period), and when the
+    entries behind them last changed."""
     end = period_end_of(granularity, start)
-    core = Core.from_row(aggregate[:CORE_WIDTH]) if aggregate else Core.from_row((0, 0, 0, None, 0, 0, *[0] * 10))
+    core = Core.from_row(aggregate[:CORE_WIDTH]) if aggregate else EMPTY_CORE
     histogram = [int(n) for n in aggregate[CORE_WIDTH : CORE_WIDTH + 11]] if aggregate else [0] * 11
     by_hour = [int(n) for n in aggregate[CORE_WIDTH + 11 : CORE_WIDTH + 35]] if aggregate else [0] * 24
     last_change = sql.as_datetime(aggregate[CORE_WIDTH + 35]) if aggregate else None
     counted_until = min(end, today)
-    plans = plans or NO_PLANS
-    return {
+    figures = {
         "label": period_label(granularity, start),
         "period_start": start.isoformat(),
         "period_end": end.isoformat(),
@@ -236,17 +283,13 @@ def _period_figures(
         "severity_median": median_from_histogram(histogram),
         "severity_histogram": histogram,
         "time_of_day": time_of_day(by_hour),
-        **words_figures(words, core.entries),
+        **words_figures(_parse_words(words), core.entries),
         "adherence": {
-            "therapy": adherence.adherence_figures(
-                plans.planned("therapy", start, counted_until), logged.get("therapy", {}), "minutes", "activity"
-            ),
-            "orthoses": adherence.adherence_figures(
-                plans.planned("orthoses", start, counted_until), logged.get("orthoses", {}), "hours", "device"
-            ),
+            "therapy": adherence.adherence_figures(planned[0], logged.get("therapy", {}), "minutes", "activity"),
+            "orthoses": adherence.adherence_figures(planned[1], logged.get("orthoses", {}), "hours", "device"),
         },
-        "_last_change": last_change.isoformat() if last_change else None,
     }
+    return figures, last_change
 
 
 def _change(granularity: str, previous: dict[str, Any] | None, figures: dict[str, Any]) -> dict[str, Any]:
@@ -269,8 +312,15 @@ def _change(granularity: str, previous: dict[str, Any] | None, figures: dict[str
     }
 
 
-def _summary_row(patient: uuid.UUID, granularity: str, start: date, figures: dict[str, Any], now: datetime) -> list:
-    last_change = figures.pop("_last_change")
+def _summary_row(
+    patient: uuid.UUID,
+    granularity: str,
+    start: date,
+    figures: dict[str, Any],
+    last_change: datetime | None,
+    inputs_hash: str,
+    now: datetime,
+) -> list:
     text, digest = _json(figures)
     return [
         sql.db_uuid(uuid.uuid4()),
@@ -286,7 +336,8 @@ def _summary_row(patient: uuid.UUID, granularity: str, start: date, figures: dic
         figures["change"]["severity"]["direction"],
         text,
         digest,
-        _db_datetime(datetime.fromisoformat(last_change)) if last_change else None,
+        inputs_hash,
+        _db_datetime(last_change) if last_change else None,
         1,
         _db_datetime(now),
         _db_datetime(now),
@@ -297,29 +348,38 @@ def _recompute_events(
     ids: list[uuid.UUID], todays: dict[uuid.UUID, date], now: datetime
 ) -> tuple[list[tuple[events.PlanEvent, dict[str, Any]]], int]:
     plan_events = [e for e in events.events_of(ids, max(todays.values())) if e.day <= todays[e.patient_id]]
-    windows: list[sql.Window] = []
-    worded: list[sql.Window] = []
-    for event in plan_events:
-        all_windows, with_words = events.windows_of(event, todays[event.patient_id])
-        windows += all_windows
-        worded += with_words
-    cores = {(row[0], int(row[1])): Core.from_row(row[2:]) for row in sql.window_aggregates(windows)}
-    words: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
-    for key, name, word, count in sql.window_words(worded, ["body_regions", "side_effects"]):
-        words[key][name][word] = int(count)
+    windows = {event.key(): events.window_of(event, todays[event.patient_id]) for event in plan_events}
+    raw: dict[str, list] = defaultdict(list)  # what each event's figures are made of, for its digest
+    for row in sql.window_aggregates(list(windows.values())):
+        raw[row[0]].append(row[1:])
+    worded: dict[str, list] = defaultdict(list)
+    for row in sql.window_words(list(windows.values())):
+        worded[row[0]].append(row[1:])
     stored = {
         (kind, ref): (pk, digest)
         for pk, kind, ref, digest in TrendEventComparison.objects.filter(patient_id__in=ids).values_list(
-            "pk", "event_kind", "event_ref", "figures_hash"
+            "pk", "event_kind", "event_ref", "inputs_hash"
         )
+    }
+    # The wear-off signal reads each patient's latest session, so that one is always shaped.
+    latest = {
+        e.patient_id: e for e in sorted(plan_events, key=lambda e: e.day) if e.kind == events.Kind.BOTULINUM_SESSION
     }
     computed, rows = [], []
     for event in plan_events:
-        figures = events.comparison_figures(event, todays[event.patient_id], cores, words)
+        key, today = event.key(), todays[event.patient_id]
+        digest = _digest((FIGURES_VERSION, vars(event), windows[key], today, sorted(raw[key]), sorted(worded[key])))
+        if stored.get((event.kind, event.ref), (None, None))[1] == digest and latest.get(event.patient_id) is not event:
+            continue
+        cores = {int(bucket): Core.from_row(tuple(values)) for bucket, *values in raw[key]}
+        words: dict[int, dict[str, int]] = defaultdict(dict)
+        for bucket, _, word, count in worded[key]:
+            words[int(bucket)][word] = int(count)
+        figures = events.comparison_figures(event, events.Measured(event, today, cores, words))
         computed.append((event, figures))
-        text, digest = _json(figures)
         if stored.get((event.kind, event.ref), (None, None))[1] == digest:
             continue
+        text, figures_digest = _json(figures)
         rows.append(
             [
                 sql.db_uuid(uuid.uuid4()),
@@ -331,6 +391,7 @@ def _recompute_events(
                 figures["enough_data"],
                 figures["severity"]["direction"],
                 text,
+                figures_digest,
                 digest,
                 1,
                 _db_datetime(now),

@@ -7,6 +7,7 @@ before against weeks 2-8 after). Each side needs entries on ``TREND_EVENT_MIN_DA
 the comparison says "not enough data".
 """
 
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,11 +22,11 @@ from clinic.clinical_rules import next_injection_allowed_on
 from clinic.models import BotulinumSession, ItbDose, MedicationDose
 from clinic.vocabulary import BODY_REGIONS, BOTULINUM_PRODUCTS, MUSCLES, ORAL_DRUGS
 from diary.models import Direction, TrendEventComparison
-from diary.trends.figures import EMPTY_CORE, Core, compare, plain
-from diary.trends.sql import Window
+from diary.trends import sql
+from diary.trends.adherence import took_effect
+from diary.trends.figures import EMPTY_CORE, Core, compare, plain, sum_cores
 
 Kind = TrendEventComparison.EventKind
-WHOLE_WINDOW = 100_000  # bucket size that keeps a window in one bucket
 
 
 @dataclass
@@ -40,8 +41,8 @@ class PlanEvent:
     sites: list[tuple[str, str, Decimal]] = field(default_factory=list)  # muscle, side, units
     next_day: date | None = None  # the next session's day, which ends this one's follow-up
 
-    def key(self, window: str) -> str:
-        return f"{self.kind}:{self.ref}:{window}"
+    def key(self) -> str:
+        return f"{self.kind}:{self.ref}"
 
 
 def dose_text(dose: MedicationDose) -> str:
@@ -53,7 +54,7 @@ def events_of(patient_ids: Sequence[uuid.UUID], today: date) -> list[PlanEvent]:
     events: list[PlanEvent] = []
     previous: dict[object, Any] = {}
     doses = MedicationDose.objects.filter(regimen__patient_id__in=patient_ids).select_related("regimen")
-    for dose in doses.order_by("regimen_id", "effective_from"):
+    for dose in filter(took_effect, doses.order_by("regimen_id", "effective_from")):
         before = previous.get(dose.regimen_id)
         previous[dose.regimen_id] = dose
         drug = ORAL_DRUGS[dose.regimen.drug].label
@@ -70,7 +71,7 @@ def events_of(patient_ids: Sequence[uuid.UUID], today: date) -> list[PlanEvent]:
                 )
             )
     pump_doses = ItbDose.objects.filter(pump__patient_id__in=patient_ids).select_related("pump")
-    for pump_dose in pump_doses.order_by("pump_id", "effective_from"):
+    for pump_dose in filter(took_effect, pump_doses.order_by("pump_id", "effective_from")):
         before = previous.get(pump_dose.pump_id)
         previous[pump_dose.pump_id] = pump_dose
         was = f" (was {plain(before.daily_dose_mcg)})" if before is not None else ""
@@ -112,64 +113,95 @@ def events_of(patient_ids: Sequence[uuid.UUID], today: date) -> list[PlanEvent]:
     return events
 
 
-def windows_of(event: PlanEvent, today: date) -> tuple[list[Window], list[Window]]:
-    """The event's windows: (all windows, those whose body regions and side effects are counted)."""
-    day, patient = event.day, event.patient_id
-    before = (
-        event.key("before"),
-        patient,
-        day - timedelta(days=settings.TREND_EVENT_BEFORE_DAYS),
-        day - timedelta(days=1),
-        WHOLE_WINDOW,
+def bucket_days() -> int:
+    """Days per bucket of an event's window: every edge of a span falls between buckets.
+
+    With the default edges (28 days before, days 7 and 55 after, 28 days of side effects, and
+    weeks for wear-off) that is 7, so a window of 16 weeks comes back as 16 rows.
+    """
+    edges = (
+        settings.TREND_EVENT_BEFORE_DAYS,
+        settings.TREND_EVENT_AFTER_FROM_DAY,
+        settings.TREND_EVENT_AFTER_TO_DAY + 1,
+        settings.TREND_SIDE_EFFECT_DAYS,
+        7,
     )
-    after_end = min(day + timedelta(days=settings.TREND_EVENT_AFTER_TO_DAY), today)
-    after = (
-        event.key("after"),
-        patient,
-        day + timedelta(days=settings.TREND_EVENT_AFTER_FROM_DAY),
-        after_end,
-        WHOLE_WINDOW,
-    )
-    windows, worded = [before, after], []
+    return math.gcd(*edges)
+
+
+def _lead_days(event: PlanEvent) -> int:
+    """Days of the window before the event day."""
     if event.increase:
-        span = timedelta(days=settings.TREND_SIDE_EFFECT_DAYS)
-        worded += [
-            (event.key("se_before"), patient, day - span, day - timedelta(days=1), WHOLE_WINDOW),
-            (event.key("se_after"), patient, day, min(day + span - timedelta(days=1), today), WHOLE_WINDOW),
-        ]
+        return max(settings.TREND_EVENT_BEFORE_DAYS, settings.TREND_SIDE_EFFECT_DAYS)
+    return settings.TREND_EVENT_BEFORE_DAYS
+
+
+def _follow_up_end(event: PlanEvent) -> date:
+    """The last day whose weeks count for wear-off: 26 weeks on, or the day before the next session."""
+    end = event.day + timedelta(weeks=settings.TREND_WEAR_OFF_MAX_WEEKS) - timedelta(days=1)
+    return end if event.next_day is None else min(end, event.next_day - timedelta(days=1))
+
+
+def window_of(event: PlanEvent, today: date) -> sql.Window:
+    """The one window of an event: from its lead days before to the end of everything measured after."""
+    last = event.day + timedelta(days=max(settings.TREND_EVENT_AFTER_TO_DAY, settings.TREND_SIDE_EFFECT_DAYS - 1))
     if event.kind == Kind.BOTULINUM_SESSION:
-        end = day + timedelta(weeks=settings.TREND_WEAR_OFF_MAX_WEEKS) - timedelta(days=1)
-        if event.next_day is not None:
-            end = min(end, event.next_day - timedelta(days=1))
-        windows.append((event.key("weekly"), patient, day, min(end, today), 7))
-        worded += [before, after]
-    # A window that has not started yet (the "after" of yesterday's change) has no rows to find.
-    return [w for w in windows if w[2] <= w[3]], [w for w in worded if w[2] <= w[3]]
+        last = max(last, _follow_up_end(event))
+    words = "body_regions" if event.kind == Kind.BOTULINUM_SESSION else "side_effects" if event.increase else ""
+    first = event.day - timedelta(days=_lead_days(event))
+    return (event.key(), event.patient_id, first, min(last, today), bucket_days(), words)
 
 
-def _side(core: Core, window: Window | None) -> dict[str, Any]:
+@dataclass
+class Measured:
+    """An event's window as buckets: core figures and word counts per bucket."""
+
+    event: PlanEvent
+    today: date
+    cores: dict[int, Core]
+    words: dict[int, dict[str, int]]
+
+    def _buckets(self, first: int, last: int) -> list[int]:
+        """Buckets covering days ``first``..``last`` from the event day (both multiples of the bucket)."""
+        size, lead = bucket_days(), _lead_days(self.event)
+        return list(range((first + lead) // size, (last + 1 + lead) // size))
+
+    def core(self, first: int, last: int) -> Core:
+        return sum_cores(self.cores.get(b, EMPTY_CORE) for b in self._buckets(first, last))
+
+    def word_counts(self, first: int, last: int) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for bucket in self._buckets(first, last):
+            for word, n in self.words.get(bucket, {}).items():
+                counts[word] += n
+        return dict(counts)
+
+    def dates(self, first: int, last: int) -> dict[str, str]:
+        to = min(self.event.day + timedelta(days=last), self.today)
+        return {"from": (self.event.day + timedelta(days=first)).isoformat(), "to": to.isoformat()}
+
+
+def _side(core: Core, dates: dict[str, str] | None) -> dict[str, Any]:
     figures = core.as_json()
-    if window is not None:
-        figures.update({"from": window[2].isoformat(), "to": window[3].isoformat()})
+    if dates is not None:
+        figures.update(dates)
     return figures
 
 
-def comparison_figures(
-    event: PlanEvent,
-    today: date,
-    cores: dict[tuple[str, int], Core],
-    words: dict[str, dict[str, dict[str, int]]],
-) -> dict[str, Any]:
-    """Everything the before/after table shows for one event, from the window aggregates."""
-    windows = {w[0]: w for w in windows_of(event, today)[0]}
-    before = cores.get((event.key("before"), 0), EMPTY_CORE)
-    after = cores.get((event.key("after"), 0), EMPTY_CORE)
-    minimum = settings.TREND_EVENT_MIN_DAYS
+def comparison_figures(event: PlanEvent, measured: Measured) -> dict[str, Any]:
+    """Everything the before/after table shows for one event, from its window's buckets."""
+    today, minimum = measured.today, settings.TREND_EVENT_MIN_DAYS
+    before_span = (-settings.TREND_EVENT_BEFORE_DAYS, -1)
+    after_span = (settings.TREND_EVENT_AFTER_FROM_DAY, settings.TREND_EVENT_AFTER_TO_DAY)
+    before, after = measured.core(*before_span), measured.core(*after_span)
+    started = event.day + timedelta(days=after_span[0]) <= today
     enough = before.days >= minimum and after.days >= minimum
-    after_due = event.day + timedelta(days=settings.TREND_EVENT_AFTER_TO_DAY)
     figures: dict[str, Any] = {
-        "before": _side(before, windows.get(event.key("before"))),
-        "after": {**_side(after, windows.get(event.key("after"))), "complete": after_due < today},
+        "before": _side(before, measured.dates(*before_span)),
+        "after": {
+            **_side(after, measured.dates(*after_span) if started else None),
+            "complete": event.day + timedelta(days=after_span[1]) < today,
+        },
         "minimum_days_each_side": minimum,
         "enough_data": enough,
         "severity": compare(before.severity_mean, after.severity_mean, enough_data=enough),
@@ -181,17 +213,17 @@ def comparison_figures(
             f"{before.days} days before, {after.days} days after."
         )
     if event.increase:
-        figures["side_effects"] = _side_effects(
-            words.get(event.key("se_before"), {}), words.get(event.key("se_after"), {})
-        )
+        span = settings.TREND_SIDE_EFFECT_DAYS
+        figures["side_effects"] = _side_effects(measured.word_counts(-span, -1), measured.word_counts(0, span - 1))
     if event.kind == Kind.BOTULINUM_SESSION:
-        figures["wear_off"] = wear_off(event, before, figures["severity"], cores)
-        figures["regions"] = regions_after_injection(event, words, before.entries, after.entries)
+        figures["wear_off"] = wear_off(event, before, figures["severity"], measured)
+        figures["regions"] = regions_after_injection(
+            event, measured.word_counts(*before_span), measured.word_counts(*after_span), before.entries, after.entries
+        )
     return figures
 
 
-def _side_effects(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, Any]:
-    before_counts, after_counts = before.get("side_effects", {}), after.get("side_effects", {})
+def _side_effects(before_counts: dict[str, int], after_counts: dict[str, int]) -> dict[str, Any]:
     return {
         "days": settings.TREND_SIDE_EFFECT_DAYS,
         "before": dict(sorted(before_counts.items())),
@@ -200,15 +232,19 @@ def _side_effects(before: dict[str, dict[str, int]], after: dict[str, dict[str, 
     }
 
 
-def wear_off(event: PlanEvent, before: Core, severity: dict[str, Any], cores: dict[tuple[str, int], Core]) -> dict:
+def wear_off(event: PlanEvent, before: Core, severity: dict[str, Any], measured: Measured) -> dict:
     """The first week after the session whose mean severity has climbed back
-    ``TREND_WEAR_OFF_RETURN_SHARE`` of the way from the best week (of weeks 2-8) to the level
-    before the injection. Only for a session that helped (severity direction "better")."""
+    ``TREND_WEAR_OFF_RETURN_SHARE`` of the way from the best week (of weeks 2-8) to the level before
+    the injection. Only for a session that helped (severity direction "better"). Weeks reaching
+    past the next session do not count."""
     allowed = next_injection_allowed_on(event.day, event.product)
+    last_day = (min(_follow_up_end(event), measured.today) - event.day).days
     weekly = []
     for week in range(settings.TREND_WEAR_OFF_MAX_WEEKS):
-        core = cores.get((event.key("weekly"), week))
-        if core is not None:
+        if 7 * week > last_day or (event.next_day is not None and 7 * week + 6 > last_day):
+            break
+        core = measured.core(7 * week, 7 * week + 6)
+        if core.entries:
             weekly.append(
                 {
                     "week": week + 1,
@@ -242,15 +278,13 @@ def wear_off(event: PlanEvent, before: Core, severity: dict[str, Any], cores: di
 
 
 def regions_after_injection(
-    event: PlanEvent, words: dict[str, dict[str, dict[str, int]]], before_entries: int, after_entries: int
+    event: PlanEvent, before: dict[str, int], after: dict[str, int], before_entries: int, after_entries: int
 ) -> dict[str, Any]:
     """Body regions reported before and after, grouped by the injected limbs and sides.
 
     Muscles map to regions by limb (upper or lower, clinic.vocabulary.MUSCLES) and side: a left
     gastrocnemius injection is judged against the left lower-limb regions (calf, ankle, foot...).
     """
-    before = words.get(event.key("before"), {}).get("body_regions", {})
-    after = words.get(event.key("after"), {}).get("body_regions", {})
     injected: dict[tuple[str, str], list[str]] = defaultdict(list)
     for muscle, side, _ in event.sites:
         injected[(MUSCLES[muscle].attrs["limb"], side)].append(muscle)

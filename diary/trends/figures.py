@@ -6,6 +6,7 @@ moves by at least ``TREND_CHANGE_RELATIVE`` of the earlier mean [TAND] and at le
 ``TREND_CHANGE_MIN_POINTS`` NRS points (settings.py says why).
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -113,6 +114,26 @@ class Core:
 
 
 EMPTY_CORE = Core(0, 0, 0, None, 0, 0, dict.fromkeys(IMPACT_DOMAINS, (0, 0)))
+
+
+def sum_cores(cores: Iterable[Core]) -> Core:
+    """The figures of disjoint stretches of days together (days with entries add up: the days differ)."""
+    total = EMPTY_CORE
+    for core in cores:
+        maxima = [m for m in (total.severity_max, core.severity_max) if m is not None]
+        total = Core(
+            entries=total.entries + core.entries,
+            days=total.days + core.days,
+            severity_sum=total.severity_sum + core.severity_sum,
+            severity_max=max(maxima) if maxima else None,
+            spasm_sum=total.spasm_sum + core.spasm_sum,
+            spasm_entries=total.spasm_entries + core.spasm_entries,
+            impact={
+                domain: (total.impact[domain][0] + n[0], total.impact[domain][1] + n[1])
+                for domain, n in core.impact.items()
+            },
+        )
+    return total
 
 
 def median_from_histogram(histogram: list[int]) -> float | None:

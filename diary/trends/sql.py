@@ -246,40 +246,67 @@ def last_entry_days(patient_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, date]:
     return {as_uuid(patient): as_date(day) for patient, day in rows}
 
 
-# A window is (key, patient, first day, last day, bucket days): figures per key and bucket, where
-# bucket = days from the first day // bucket days (one bucket for a plain window, weeks for 7).
-Window = tuple[str, uuid.UUID, date, date, int]
+# A window is (key, patient, first day, last day, bucket days, word list): figures per key and
+# bucket, where bucket = days from the first day // bucket days; and, if a word list is named
+# (body_regions, side_effects), its words per bucket too.
+Window = tuple[str, uuid.UUID, date, date, int, str]
 
 
-def _windows_values(windows: Sequence[Window]) -> tuple[str, list[Any]]:
-    rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(windows))
+def _windows_source(windows: Sequence[Window]) -> tuple[str, list[Any]]:
+    """The windows as a table ``w`` with columns column1..column6.
+
+    PostgreSQL takes them as six arrays (a few parameters, however many windows); SQLite as
+    ``VALUES`` rows, which name their columns column1.. on both.
+    """
+    if is_postgres():
+        columns = list(zip(*windows, strict=True))
+        source = (
+            "unnest(%s::text[], %s::uuid[], %s::date[], %s::date[], %s::int[], %s::text[]) "
+            "AS w(column1, column2, column3, column4, column5, column6)"
+        )
+        return source, [list(column) for column in columns]
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(windows))
     params: list[Any] = []
-    for key, patient, first, last, bucket in windows:
-        params += [key, db_uuid(patient), db_date(first), db_date(last), bucket]
+    for key, patient, first, last, bucket, words in windows:
+        params += [key, db_uuid(patient), db_date(first), db_date(last), bucket, words]
     return f"(VALUES {rows}) AS w", params
+
+
+def _window_batches(windows: Sequence[Window]) -> Iterator[Sequence[Window]]:
+    size = (len(windows) or 1) if is_postgres() else BATCH
+    for offset in range(0, len(windows), size):
+        yield windows[offset : offset + size]
+
+
+def _window_entries() -> str:
+    """The entries inside each window. On PostgreSQL a LATERAL lookup per window on the (patient,
+    local_date) index; ``OFFSET 0`` keeps the planner from flattening it into a hash join over
+    every entry, which it would choose because it cannot see how many windows the arrays hold."""
+    where = "x.patient_id = w.column2 AND x.local_date BETWEEN w.column3 AND w.column4 AND x.deleted_at IS NULL"
+    if is_postgres():
+        return f"CROSS JOIN LATERAL (SELECT * FROM diary_diaryentry x WHERE {where} OFFSET 0) AS e"
+    return f"JOIN diary_diaryentry e ON {where.replace('x.', 'e.')}"
 
 
 def window_aggregates(windows: Sequence[Window]) -> Iterator[tuple]:
     """(key, bucket, core figures...) for every window bucket that has entries."""
-    for offset in range(0, len(windows), BATCH):
-        values, params = _windows_values(windows[offset : offset + BATCH])
-        bucket = f"{days_between('e.local_date', 'w.column3')} / w.column5"
+    bucket = f"{days_between('e.local_date', 'w.column3')} / w.column5"
+    for batch in _window_batches(windows):
+        values, params = _windows_source(batch)
         yield from fetch(
-            f"SELECT w.column1, {bucket}, {CORE_COLUMNS} FROM {values} "
-            "JOIN diary_diaryentry e ON e.patient_id = w.column2 AND e.local_date BETWEEN w.column3 AND w.column4 "
-            "WHERE e.deleted_at IS NULL GROUP BY 1, 2",
-            params,
+            f"SELECT w.column1, {bucket}, {CORE_COLUMNS} FROM {values} {_window_entries()} GROUP BY 1, 2", params
         )
 
 
-def window_words(windows: Sequence[Window], names: Sequence[str]) -> Iterator[tuple]:
-    """(key, list name, word, entries) for the JSON word lists ``names`` inside each window."""
-    for offset in range(0, len(windows), BATCH):
-        values, params = _windows_values(windows[offset : offset + BATCH])
+def window_words(windows: Sequence[Window]) -> Iterator[tuple]:
+    """(key, bucket, list name, word, entries) for the word list each window names."""
+    bucket = f"{days_between('e.local_date', 'w.column3')} / w.column5"
+    for batch in _window_batches([w for w in windows if w[5]]):
+        names = sorted({w[5] for w in batch})
+        values, params = _windows_source(batch)
         parts = [
-            f"SELECT w.column1, '{name}', j.value, COUNT(*) FROM {values} "
-            "JOIN diary_diaryentry e ON e.patient_id = w.column2 AND e.local_date BETWEEN w.column3 AND w.column4, "
-            f"{json_words(f'e.{name}', 'j')} WHERE e.deleted_at IS NULL GROUP BY 1, 2, 3"
+            f"SELECT w.column1, {bucket}, '{name}', j.value, COUNT(*) FROM {values} {_window_entries()}, "
+            f"{json_words(f'e.{name}', 'j')} WHERE w.column6 = '{name}' GROUP BY 1, 2, 3, 4"
             for name in names
         ]
         yield from fetch(" UNION ALL ".join(parts), params * len(parts))
@@ -288,19 +315,23 @@ def window_words(windows: Sequence[Window], names: Sequence[str]) -> Iterator[tu
 def upsert(table: str, columns: Sequence[str], conflict: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
     """Insert rows, or update the stored row with the same ``conflict`` key if its figures changed.
 
-    Callers pass only rows whose ``figures_hash`` differs from the stored one; the ``WHERE`` also
-    keeps a concurrent run from rewriting a row it finds unchanged. A changed row gets
-    ``version + 1``. ``rows`` hold values already prepared for the backend. Returns the number
+    Callers pass only rows whose inputs changed; the ``WHERE`` also keeps a concurrent run from
+    rewriting a row it finds unchanged. Only a change of the figures themselves moves
+    ``version`` and ``updated_at`` (new inputs can give the same figures). ``rows`` hold values
+    already prepared for the backend. Returns the number
     of rows inserted or changed. Large sets go through COPY into a temporary table on
     PostgreSQL: one statement with thousands of parameters costs more to build than to run.
     """
     if not rows:
         return 0
-    keep = {*conflict, "id", "created_at", "version"}
+    keep = {*conflict, "id", "created_at", "version", "updated_at"}
     assignments = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keep)
+    changed = f"{table}.figures_hash <> excluded.figures_hash"
     on_conflict = (
-        f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {assignments}, version = {table}.version + 1 "
-        f"WHERE {table}.figures_hash <> excluded.figures_hash"
+        f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {assignments}, "
+        f"version = CASE WHEN {changed} THEN {table}.version + 1 ELSE {table}.version END, "
+        f"updated_at = CASE WHEN {changed} THEN excluded.updated_at ELSE {table}.updated_at END "
+        f"WHERE {changed} OR {table}.inputs_hash <> excluded.inputs_hash"
     )
     names = ", ".join(columns)
     written = 0

@@ -156,3 +156,18 @@ def test_the_operator_command_recomputes_everyone(record, patient):
 
     assert "Recomputed 1 patients." in out.getvalue()
     assert TrendSummary.objects.filter(patient=patient).count() == 2
+
+
+def test_new_figures_code_reshapes_every_period_but_keeps_versions_of_equal_figures(enrolled, record, monkeypatch):
+    from diary.trends import compute
+
+    record(enrolled, daily(date(2026, 11, 2), date(2026, 11, 20), 5))
+    before = dict(TrendSummary.objects.values_list("pk", "inputs_hash"))
+    monkeypatch.setattr(compute, "FIGURES_VERSION", compute.FIGURES_VERSION + 1)
+
+    compute.recompute([enrolled.pk])
+
+    after = dict(TrendSummary.objects.values_list("pk", "inputs_hash"))
+    assert after.keys() == before.keys()
+    assert all(after[pk] != before[pk] for pk in before)
+    assert set(TrendSummary.objects.values_list("version", flat=True)) == {1}
