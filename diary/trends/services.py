@@ -96,8 +96,13 @@ def trends_recompute_waiting(*, patient_ids: Sequence[uuid.UUID | str]) -> list[
     if claim is None:
         return []
     ids = sorted(claim.generations)
-    result = compute.recompute(ids, since=claim.since)
-    signals.raise_signals(patient_ids=ids, todays=result.todays, comparisons=result.comparisons)
+    try:
+        result = compute.recompute(ids, since=claim.since)
+        signals.raise_signals(patient_ids=ids, todays=result.todays, comparisons=result.comparisons)
+    except BaseException:
+        # Still stale, but free: a retry or the sweep need not wait for the lease to lapse.
+        TrendRecompute.objects.filter(lease_token=claim.token).update(lease_token=None, lease_until=None)
+        raise
     return _finish(claim)
 
 

@@ -105,12 +105,17 @@ def _wear_off(patient: Patient, event: events.PlanEvent, figures: dict[str, Any]
     )
 
 
-def _silent(patient: Patient, last_day: date | None, today: date) -> Alert | None:
-    """An active patient with an enrolled phone and no diary entry for ``TREND_SILENT_DAYS`` days."""
+def _silent(patient: Patient, last: tuple[date, Any] | None, today: date) -> Alert | None:
+    """An active patient with an enrolled phone and no diary entry for ``TREND_SILENT_DAYS`` days.
+
+    Silence runs from the later of the last diary day and the last upload received: a phone
+    that was offline and has just sent its backlog belongs to a patient who kept the diary.
+    """
     if not patient.is_active or patient.user_id is None:
         return None
-    since = last_day or patient.created_at.date()
-    silent_days = (today - since).days
+    last_day, received = last if last is not None else (None, None)
+    heard = max(last_day, received.date()) if last_day and received else patient.created_at.date()
+    silent_days = (today - heard).days
     if silent_days < settings.TREND_SILENT_DAYS:
         return None
     return Alert(
@@ -121,10 +126,11 @@ def _silent(patient: Patient, last_day: date | None, today: date) -> Alert | Non
         title=f"No diary entries for {silent_days} days",
         details={
             "last_entry_day": last_day.isoformat() if last_day else None,
+            "last_received_at": received.isoformat() if received else None,
             "days_without_entries": silent_days,
             "threshold_days": settings.TREND_SILENT_DAYS,
         },
-        dedupe_key=f"diary_silent:{patient.pk}:{last_day.isoformat() if last_day else 'never'}",
+        dedupe_key=f"diary_silent:{patient.pk}:{heard.isoformat()}",
     )
 
 
@@ -151,13 +157,13 @@ def raise_signals(
             current = latest_session.get(event.patient_id)
             if current is None or event.day >= current[0].day:
                 latest_session[event.patient_id] = (event, figures)
-    last_days = sql.last_entry_days(list(patients))
+    last = sql.last_entries(list(patients))
     candidates: list[Alert | None] = []
     for pk, patient in patients.items():
         candidates += [
             _severity_worsening(patient, recent[pk]),
             _spasms_doubled(patient, recent[pk]),
-            _silent(patient, last_days.get(pk), todays[pk]),
+            _silent(patient, last.get(pk), todays[pk]),
         ]
         if pk in latest_session:
             candidates.append(_wear_off(patient, *latest_session[pk]))

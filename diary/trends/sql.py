@@ -62,7 +62,7 @@ def period_start(granularity: str, column: str) -> str:
             return f"({column} - (EXTRACT(ISODOW FROM {column})::int - 1))"
         return f"({column} - (EXTRACT(DAY FROM {column})::int - 1))"
     if granularity == "week":
-        return f"date({column}, '-' || ((CAST(strftime('%w', {column}) AS integer) + 6) % 7) || ' days')"
+        return f"date({column}, '-' || ((CAST(strftime('%%w', {column}) AS integer) + 6) %% 7) || ' days')"
     return f"date({column}, 'start of month')"
 
 
@@ -235,15 +235,15 @@ def period_adherence(patient_ids: Sequence[uuid.UUID], since: date, until: date)
     return fetch(" UNION ALL ".join(parts), params * len(parts) * (1 if is_postgres() else 2))
 
 
-def last_entry_days(patient_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, date]:
-    """Each patient's latest local diary day (patients without entries are left out)."""
+def last_entries(patient_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[date, datetime]]:
+    """Each patient's latest local diary day and when the clinic last received an entry."""
     placeholders, ids = _in_list(patient_ids)
     rows = fetch(
-        "SELECT e.patient_id, MAX(e.local_date) FROM diary_diaryentry e "
+        "SELECT e.patient_id, MAX(e.local_date), MAX(e.created_at) FROM diary_diaryentry e "
         f"WHERE e.deleted_at IS NULL AND e.patient_id IN ({placeholders}) GROUP BY 1",
         ids,
     )
-    return {as_uuid(patient): as_date(day) for patient, day in rows}
+    return {as_uuid(patient): (as_date(day), as_datetime(received)) for patient, day, received in rows}  # type: ignore[misc]
 
 
 # A window is (key, patient, first day, last day, bucket days, word list): figures per key and

@@ -131,3 +131,12 @@ def test_a_patient_account_is_refused(patient):
     client.force_login(patient.user)
 
     assert client.get("/dashboard/").status_code == 403
+
+
+def test_recent_weeks_show_trigger_labels_and_a_zero_severity(signed_in, patient, record):
+    record(patient, daily(date(2026, 11, 16), date(2026, 11, 18), 0, triggers=["full_bladder"]))
+
+    html = signed_in.get(f"/dashboard/patients/{patient.pk}/").content.decode()
+
+    assert "Full bladder (3)" in html
+    assert "<td>0.0 · 0.0 · 0</td>" in html

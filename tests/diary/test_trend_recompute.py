@@ -171,3 +171,36 @@ def test_new_figures_code_reshapes_every_period_but_keeps_versions_of_equal_figu
     assert after.keys() == before.keys()
     assert all(after[pk] != before[pk] for pk in before)
     assert set(TrendSummary.objects.values_list("version", flat=True)) == {1}
+
+
+def test_recompute_runs_with_sql_logging_on(enrolled, record):
+    """DEBUG logs every statement with its parameters filled in: no stray % in the trend SQL."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from diary.trends import compute
+
+    record(enrolled, daily(date(2026, 11, 2), date(2026, 11, 20), 5))
+    with CaptureQueriesContext(connection) as queries:
+        compute.recompute([enrolled.pk])
+
+    assert any("diary_diaryentry" in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_failed_recompute_frees_the_patient_for_the_next_try(
+    enrolled, django_capture_on_commit_callbacks, monkeypatch
+):
+    from diary.trends import compute
+
+    with django_capture_on_commit_callbacks():
+        upload(enrolled, [entry("2026-11-20T08:00:00-05:00", 4)])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(compute, "recompute", broken)
+    with pytest.raises(RuntimeError):
+        trend_services.trends_recompute_waiting(patient_ids=[enrolled.pk])
+
+    row = TrendRecompute.objects.get(patient=enrolled)
+    assert (row.dirty_from, row.lease_until) == (date(2026, 11, 20), None)

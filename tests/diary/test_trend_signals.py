@@ -73,7 +73,8 @@ def test_spasms_up_by_less_than_double_raise_nothing(patient, record):
 
 
 def test_an_active_enrolled_patient_silent_for_14_days_raises_one_alert(patient, record):
-    record(patient, daily(date(2026, 11, 9), date(2026, 11, 11), 4))  # last entry 11 November: 14 days ago
+    with time_machine.travel(NOW - timedelta(days=14), tick=False):  # sent on 11 November, 14 days ago
+        record(patient, daily(date(2026, 11, 9), date(2026, 11, 11), 4))
 
     run_signals(patient)
     run_signals(patient)
@@ -101,8 +102,17 @@ def test_13_days_of_silence_or_an_inactive_or_unenrolled_patient_raise_nothing(p
     assert not Alert.objects.filter(kind=Alert.Kind.DIARY_SILENT).exists()
 
 
+def test_a_backlog_sent_today_by_a_phone_that_was_offline_is_not_silence(patient, record):
+    record(patient, daily(date(2026, 10, 20), date(2026, 11, 3), 4))  # kept on the phone, sent today
+
+    run_signals(patient)
+
+    assert not Alert.objects.filter(kind=Alert.Kind.DIARY_SILENT).exists()
+
+
 def test_the_nightly_task_raises_silence_for_patients_without_new_entries(patient, record):
-    record(patient, daily(date(2026, 11, 1), date(2026, 11, 3), 4))
+    with time_machine.travel(NOW - timedelta(days=22), tick=False):
+        record(patient, daily(date(2026, 11, 1), date(2026, 11, 3), 4))
     Alert.objects.filter(kind=Alert.Kind.DIARY_SILENT).delete()  # the upload's own recompute raised it
 
     assert tasks.recompute_all_trends() >= 1
