@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from diary.models import Alert
@@ -47,6 +48,9 @@ def chromium(monkeypatch, live_server) -> Iterator:
         try:
             yield browser
         finally:
+            # Beside Playwright's event loop the ORM holds connections of its own: close them, or
+            # PostgreSQL cannot drop the test database at the end of the run.
+            connections.close_all()
             browser.close()
 
 
