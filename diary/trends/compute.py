@@ -136,22 +136,28 @@ def recompute(patient_ids: Sequence[uuid.UUID], *, since: date | None = None) ->
     aggregates: dict[str, dict] = {WEEK: {}, MONTH: {}}
     for granularity, patient, start, *values in sql.period_aggregates(ids, since, until):
         aggregates[granularity][(sql.as_uuid(patient), sql.as_date(start))] = values
-    words: dict[str, dict[tuple[uuid.UUID, date], str]] = {WEEK: {}, MONTH: {}}
-    for granularity, patient, start, counted in sql.period_words(ids, since, until):
-        words[granularity][(sql.as_uuid(patient), sql.as_date(start))] = counted  # parsed only if needed
     logged: dict[str, dict] = {
         WEEK: defaultdict(lambda: defaultdict(dict)),
         MONTH: defaultdict(lambda: defaultdict(dict)),
     }
     for granularity, patient, start, kind, word, amount in sql.period_adherence(ids, since, until):
         logged[granularity][(sql.as_uuid(patient), sql.as_date(start))][kind][word] = float(amount or 0)
+    inputs = {g: _period_inputs(g, ids, todays, plans, firsts[g], aggregates[g], logged[g]) for g in (WEEK, MONTH)}
+    # Words only where something changed: a period's aggregate row already fingerprints its
+    # entries (how many, and the latest change to any of them), so unchanged periods need none.
+    changed = [key for g in (WEEK, MONTH) for key in inputs[g].changed]
+    words: dict[str, dict[tuple[uuid.UUID, date], str]] = {WEEK: {}, MONTH: {}}
+    if changed:
+        patients_changed = sorted({patient for patient, _ in changed})
+        words_since = min(start for _, start in changed)
+        for granularity, patient, start, counted in sql.period_words(patients_changed, words_since, until):
+            words[granularity][(sql.as_uuid(patient), sql.as_date(start))] = counted  # parsed when shaped
     for granularity in (WEEK, MONTH):
-        written, deleted = _recompute_periods(
+        written, deleted = _write_periods(
             granularity,
             ids,
             todays,
-            plans,
-            firsts[granularity],
+            inputs[granularity],
             (aggregates[granularity], words[granularity], logged[granularity]),
             now,
         )
@@ -161,21 +167,30 @@ def recompute(patient_ids: Sequence[uuid.UUID], *, since: date | None = None) ->
     return result
 
 
-def _recompute_periods(
+@dataclass
+class PeriodInputs:
+    """A granularity's periods with the digest of their inputs, and which of them changed."""
+
+    digests: dict[tuple[uuid.UUID, date], str]
+    planned: dict[tuple[uuid.UUID, date], tuple[dict, dict]]
+    stored: dict[tuple[uuid.UUID, date], tuple[Any, str]]
+    changed: list[tuple[uuid.UUID, date]]
+
+
+def _period_inputs(
     granularity: str,
     ids: list[uuid.UUID],
     todays: dict[uuid.UUID, date],
     plans: dict[uuid.UUID, adherence.PatientPlans],
     first_target: date,
-    fetched: tuple[dict, dict, dict],
-    now: datetime,
-) -> tuple[int, int]:
-    aggregates, words, logged = fetched
-    # What each period's figures are made of, as a digest: the aggregates, words and logs from
-    # the database, the plan's amounts, the patient's "today", the previous period's inputs (for
-    # the change) and the version of this code. Same digest, same figures: the nightly run reads
-    # every entry but shapes and writes only the periods whose inputs moved.
-    inputs: dict[tuple[uuid.UUID, date], str] = {}
+    aggregates: dict,
+    logged: dict,
+) -> PeriodInputs:
+    """What each period's figures are made of, as a digest: the aggregates and logs from the
+    database, the plan's amounts, the patient's "today", the previous period's inputs (for the
+    change) and the version of this code. Same digest, same figures: the nightly run reads every
+    entry but shapes and writes only the periods whose inputs moved."""
+    digests: dict[tuple[uuid.UUID, date], str] = {}
     planned: dict[tuple[uuid.UUID, date], tuple[dict, dict]] = {}
     for key in sorted({*aggregates, *logged}):
         patient, start = key
@@ -188,12 +203,11 @@ def _recompute_periods(
             patient_plans.planned("therapy", start, counted_until),
             patient_plans.planned("orthoses", start, counted_until),
         )
-        previous = inputs.get((patient, previous_period_start(granularity, start)), "")
-        inputs[key] = _digest(
+        previous = digests.get((patient, previous_period_start(granularity, start)), "")
+        digests[key] = _digest(
             (
                 FIGURES_VERSION,
                 aggregates.get(key),
-                words.get(key),
                 logged.get(key),
                 counted_until,
                 today > counted_until,
@@ -207,6 +221,22 @@ def _recompute_periods(
             patient_id__in=ids, granularity=granularity, period_start__gte=first_target
         ).values_list("pk", "patient_id", "period_start", "inputs_hash")
     }
+    changed = [
+        key for key, digest in digests.items() if key[1] >= first_target and stored.get(key, (None, None))[1] != digest
+    ]
+    return PeriodInputs(digests, planned, stored, changed)
+
+
+def _write_periods(
+    granularity: str,
+    ids: list[uuid.UUID],
+    todays: dict[uuid.UUID, date],
+    inputs: PeriodInputs,
+    fetched: tuple[dict, dict, dict],
+    now: datetime,
+) -> tuple[int, int]:
+    """Shape and store the periods whose inputs changed; drop the stored ones that have no entries now."""
+    aggregates, words, logged = fetched
     shaped: dict[tuple[uuid.UUID, date], tuple[dict[str, Any], datetime | None]] = {}
 
     def figures_of(key: tuple[uuid.UUID, date]) -> tuple[dict[str, Any], datetime | None]:
@@ -218,25 +248,24 @@ def _recompute_periods(
                 aggregates.get(key),
                 words.get(key),
                 logged.get(key, {}),
-                planned[key],
+                inputs.planned[key],
             )
         return shaped[key]
 
     rows = []
-    for key, digest in inputs.items():
+    for key in inputs.changed:
         patient, start = key
-        if start < first_target or stored.get(key, (None, None))[1] == digest:
-            continue
         figures, last_change = figures_of(key)
         previous_key = (patient, previous_period_start(granularity, start))
-        before = figures_of(previous_key)[0] if previous_key in inputs else None
+        # The change needs only the previous period's severity and spasms, never its words.
+        before = figures_of(previous_key)[0] if previous_key in inputs.digests else None
         figures["change"] = _change(granularity, before, figures)
-        rows.append(_summary_row(patient, granularity, start, figures, last_change, digest, now))
+        rows.append(_summary_row(patient, granularity, start, figures, last_change, inputs.digests[key], now))
     written = sql.upsert(
         TrendSummary._meta.db_table, SUMMARY_COLUMNS, ["patient_id", "granularity", "period_start"], rows
     )
     # Periods whose entries were all deleted or moved: their summaries go too.
-    stale = [pk for key, (pk, _) in stored.items() if key not in inputs]
+    stale = [pk for key, (pk, _) in inputs.stored.items() if key not in inputs.digests]
     if stale:
         TrendSummary.objects.filter(pk__in=stale).delete()
     return written, len(stale)
@@ -352,9 +381,6 @@ def _recompute_events(
     raw: dict[str, list] = defaultdict(list)  # what each event's figures are made of, for its digest
     for row in sql.window_aggregates(list(windows.values())):
         raw[row[0]].append(row[1:])
-    worded: dict[str, list] = defaultdict(list)
-    for row in sql.window_words(list(windows.values())):
-        worded[row[0]].append(row[1:])
     stored = {
         (kind, ref): (pk, digest)
         for pk, kind, ref, digest in TrendEventComparison.objects.filter(patient_id__in=ids).values_list(
@@ -365,19 +391,27 @@ def _recompute_events(
     latest = {
         e.patient_id: e for e in sorted(plan_events, key=lambda e: e.day) if e.kind == events.Kind.BOTULINUM_SESSION
     }
+    # The window's buckets fingerprint its entries (counts and latest change), so its words are
+    # read only for the events that are shaped.
+    digests = {
+        event.key(): _digest(
+            # The window ends today while it is open, so "today" is in it exactly as long as it matters.
+            (FIGURES_VERSION, vars(event), windows[event.key()], sorted(raw[event.key()]))
+        )
+        for event in plan_events
+    }
+    changed = {e.key() for e in plan_events if stored.get((e.kind, e.ref), (None, None))[1] != digests[e.key()]}
+    shaped = [e for e in plan_events if e.key() in changed or latest.get(e.patient_id) is e]
+    words: dict[str, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for key, bucket, _, word, count in sql.window_words([windows[e.key()] for e in shaped]):
+        words[key][int(bucket)][word] = int(count)
     computed, rows = [], []
-    for event in plan_events:
+    for event in shaped:
         key, today = event.key(), todays[event.patient_id]
-        digest = _digest((FIGURES_VERSION, vars(event), windows[key], today, sorted(raw[key]), sorted(worded[key])))
-        if stored.get((event.kind, event.ref), (None, None))[1] == digest and latest.get(event.patient_id) is not event:
-            continue
-        cores = {int(bucket): Core.from_row(tuple(values)) for bucket, *values in raw[key]}
-        words: dict[int, dict[str, int]] = defaultdict(dict)
-        for bucket, _, word, count in worded[key]:
-            words[int(bucket)][word] = int(count)
-        figures = events.comparison_figures(event, events.Measured(event, today, cores, words))
+        cores = {int(bucket): Core.from_row(tuple(values[:CORE_WIDTH])) for bucket, *values in raw[key]}
+        figures = events.comparison_figures(event, events.Measured(event, today, cores, words[key]))
         computed.append((event, figures))
-        if stored.get((event.kind, event.ref), (None, None))[1] == digest:
+        if key not in changed:
             continue
         text, figures_digest = _json(figures)
         rows.append(
@@ -392,7 +426,7 @@ def _recompute_events(
                 figures["severity"]["direction"],
                 text,
                 figures_digest,
-                digest,
+                digests[key],
                 1,
                 _db_datetime(now),
                 _db_datetime(now),

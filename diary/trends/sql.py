@@ -289,12 +289,14 @@ def _window_entries() -> str:
 
 
 def window_aggregates(windows: Sequence[Window]) -> Iterator[tuple]:
-    """(key, bucket, core figures...) for every window bucket that has entries."""
+    """(key, bucket, core figures..., last change) for every window bucket that has entries."""
     bucket = f"{days_between('e.local_date', 'w.column3')} / w.column5"
     for batch in _window_batches(windows):
         values, params = _windows_source(batch)
         yield from fetch(
-            f"SELECT w.column1, {bucket}, {CORE_COLUMNS} FROM {values} {_window_entries()} GROUP BY 1, 2", params
+            f"SELECT w.column1, {bucket}, {CORE_COLUMNS}, MAX(e.updated_at) FROM {values} {_window_entries()} "
+            "GROUP BY 1, 2",
+            params,
         )
 
 
