@@ -229,11 +229,12 @@ class CarePlanToday:
     therapy: list[tuple[TherapyPlan, TherapyPlanVersion]] = field(default_factory=list)
     orthoses: list[tuple[OrthoticPlan, OrthoticPlanVersion]] = field(default_factory=list)
     pumps: list[PumpStatus] = field(default_factory=list)
+    last_injection: BotulinumSession | None = None  # with its sites
     next_injection_on: date | None = None
 
 
 def current_care_plan(patient: Patient, on: date) -> CarePlanToday:
-    """Everything in force for the patient on a day, from their full plan history (7 queries)."""
+    """Everything in force for the patient on a day, from their full plan history (10 queries)."""
     plan = CarePlanToday(on=on)
     for regimen in medication_regimens_of(patient):
         doses = list(regimen.doses.all())
@@ -250,5 +251,7 @@ def current_care_plan(patient: Patient, on: date) -> CarePlanToday:
         if orthotic_version is not None and not orthotic_version.stopped:
             plan.orthoses.append((orthosis, orthotic_version))
     plan.pumps = [pump_status(pump, on) for pump in itb_pumps_of(patient) if pump.is_active_on(on)]
-    plan.next_injection_on = next_injection_on(list(BotulinumSession.objects.filter(patient=patient)))
+    sessions = [s for s in botulinum_sessions_of(patient) if s.voided_at is None and s.injected_on <= on]
+    plan.last_injection = sessions[0] if sessions else None  # newest first
+    plan.next_injection_on = next_injection_on(sessions)
     return plan

@@ -66,6 +66,13 @@ class PlanChange:
     warnings: list[str] = field(default_factory=list)
 
 
+def _trends_stale(patient_id: Any, *days: date) -> None:
+    """A plan change moves what the trends compare (events, planned adherence): recompute them."""
+    from diary.trends.services import trends_request_recompute
+
+    trends_request_recompute(patient_id=patient_id, days=days)
+
+
 def require(actor: User, roles: frozenset[str], action: str, patient: Patient) -> None:
     """Only staff of the patient's clinic, in a role allowed to ``action``."""
     if not actor.is_clinic_staff or actor.clinic_id != patient.clinic_id:
@@ -188,6 +195,7 @@ def medication_start(
         resource_id=regimen.pk,
         detail={"drug": drug, "steps": len(steps), "override_reason": override_reason},
     )
+    _trends_stale(patient.pk, steps[0].effective_from)
     return PlanChange(regimen)
 
 
@@ -216,6 +224,7 @@ def medication_change(
         resource_id=regimen.pk,
         detail={"steps": len(steps), "superseded": superseded, "override_reason": override_reason},
     )
+    _trends_stale(regimen.patient_id, steps[0].effective_from)
     return PlanChange(regimen)
 
 
@@ -273,6 +282,7 @@ def itb_pump_implant(
         resource_id=pump.pk,
         detail={"daily_dose_mcg": str(daily_dose_mcg), "reservoir_ml": str(reservoir_ml)},
     )
+    _trends_stale(patient.pk, implanted_on)
     return PlanChange(pump)
 
 
@@ -328,6 +338,7 @@ def itb_dose_change(
             details={"message": message, "projected_alarm_date": status.projected_alarm_date.isoformat()},
             dedupe_key=f"pump_dose_check:{pump.pk}:{pump.revision}",
         )
+    _trends_stale(pump.patient_id, effective_from)
     return PlanChange(pump, warnings)
 
 
@@ -424,6 +435,7 @@ def itb_pump_explant(
         resource_id=pump.pk,
         detail={"explanted_on": explanted_on.isoformat(), "reason": reason},
     )
+    _trends_stale(pump.patient_id, explanted_on)
     return PlanChange(pump)
 
 
@@ -493,6 +505,7 @@ def botulinum_session_record(
     warnings = [f"Overridden: {b.message}" for b in breaches]
     if BOTULINUM_PRODUCTS[product].attrs.get("off_label_for_spasticity"):
         warnings.append("Recorded as off-label use for spasticity.")
+    _trends_stale(patient.pk, injected_on)
     return PlanChange(session, warnings)
 
 
@@ -516,6 +529,7 @@ def botulinum_session_void(*, actor: User, session: BotulinumSession, reason: st
         detail={"reason": reason},
     )
     session.refresh_from_db()
+    _trends_stale(session.patient_id, session.injected_on)
     return PlanChange(session)
 
 
@@ -581,6 +595,7 @@ def therapy_plan_create(
         resource_id=plan.pk,
         detail={"activities": len(activities)},
     )
+    _trends_stale(patient.pk, effective_from)
     return PlanChange(plan)
 
 
@@ -609,6 +624,7 @@ def therapy_plan_change(
         resource_id=plan.pk,
         detail={"activities": len(activities), "effective_from": effective_from.isoformat()},
     )
+    _trends_stale(plan.patient_id, effective_from)
     return PlanChange(plan)
 
 
@@ -651,6 +667,7 @@ def orthotic_plan_create(
     plan = OrthoticPlan.objects.create(patient=patient, device=device, side=side, created_by=actor)
     _add_orthotic_version(plan, effective_from, wear, actor=actor, reason=reason)
     audit_record(actor=actor, patient=patient, action="create", resource_type="orthotic_plan", resource_id=plan.pk)
+    _trends_stale(patient.pk, effective_from)
     return PlanChange(plan)
 
 
@@ -672,6 +689,7 @@ def orthotic_plan_change(
     _add_orthotic_version(plan, effective_from, wear, actor=actor, reason=reason)
     _bump(plan)
     audit_record(actor=actor, patient=plan.patient, action="update", resource_type="orthotic_plan", resource_id=plan.pk)
+    _trends_stale(plan.patient_id, effective_from)
     return PlanChange(plan)
 
 
@@ -715,6 +733,7 @@ def plan_stop(
     warnings = []
     if isinstance(item, MedicationRegimen) and item.drug == "baclofen":
         warnings.append("Baclofen should be tapered, not stopped abruptly: withdrawal can cause seizures (DBAC).")
+    _trends_stale(item.patient_id, effective_from)
     return PlanChange(item, warnings)
 
 

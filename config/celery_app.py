@@ -17,8 +17,8 @@ app.autodiscover_tasks()
 logger = logging.getLogger(__name__)
 
 
-def enqueue_on_commit(task: Task, *args: Any) -> None:
-    """Send ``task(*args)`` once the current transaction commits.
+def enqueue_on_commit(task: Task, *args: Any, countdown: float | None = None) -> None:
+    """Send ``task(*args)`` once the current transaction commits (``countdown`` seconds later, if given).
 
     If the broker cannot be reached the work is not lost: the rows that describe it are
     already committed, and a periodic sweep enqueues it again. So a broker outage is logged,
@@ -27,7 +27,7 @@ def enqueue_on_commit(task: Task, *args: Any) -> None:
 
     def send() -> None:
         try:
-            task.apply_async(args=args)
+            task.apply_async(args=args, countdown=countdown)
         except OperationalError:
             logger.warning("broker unreachable; %s%r left for the periodic sweep", task.name, args)
 

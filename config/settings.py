@@ -147,6 +147,13 @@ CELERY_BEAT_SCHEDULE = {
     },
     "fhir-sweep-exports": {"task": "fhir_export.tasks.sweep_exports", "schedule": 60.0},
     "fhir-expire-exports": {"task": "fhir_export.tasks.expire_exports", "schedule": crontab(minute=15)},
+    # Trends: every patient recomputed nightly (plans, the calendar and silence change without
+    # new entries), and a sweep for debounced recomputes whose task never reached the broker.
+    "recompute-trends-nightly": {
+        "task": "diary.tasks.recompute_all_trends",
+        "schedule": crontab(hour=env.int("TREND_NIGHTLY_HOUR_UTC", default=2), minute=15),
+    },
+    "sweep-trend-recomputes": {"task": "diary.tasks.sweep_trend_recomputes", "schedule": 300.0},
 }
 # Publishing must fail fast when the broker is down: the request that enqueues has already
 # committed its rows, and the periodic sweeps re-enqueue whatever was not delivered.
@@ -224,6 +231,48 @@ FHIR_EXPORT_TIME_LIMIT_SECONDS = env.int("FHIR_EXPORT_TIME_LIMIT_SECONDS", defau
 # Observation bundles are rebuilt once changes have been quiet for this long.
 FHIR_BUNDLE_DEBOUNCE_SECONDS = env.int("FHIR_BUNDLE_DEBOUNCE_SECONDS", default=60)
 FHIR_BUNDLE_MAX_AGE_SECONDS = env.int("FHIR_BUNDLE_MAX_AGE_SECONDS", default=300)
+# --- Trends and signals (README: "Trends, signals and the dashboard") ----------------------
+# Change against the previous period, and after an event against before: a move of mean
+# severity (spasticity NRS 0-10) of at least 20 % of the earlier mean is "better" or "worse":
+# the responder threshold of the nabiximols studies [TAND]. The reference gives no absolute
+# floor; one NRS point is the smallest change one answer can make, so smaller moves (from a
+# low baseline, where 20 % is a fraction of a point) are "unchanged".
+TREND_CHANGE_RELATIVE = env.float("TREND_CHANGE_RELATIVE", default=0.20)
+TREND_CHANGE_MIN_POINTS = env.float("TREND_CHANGE_MIN_POINTS", default=1.0)
+# A period is compared only if both it and the previous one have entries on this many days:
+# fewer days of a week are one good or bad day, not a trend (our choice; no source gives one).
+TREND_MIN_DAYS_PER_WEEK = env.int("TREND_MIN_DAYS_PER_WEEK", default=3)
+TREND_MIN_DAYS_PER_MONTH = env.int("TREND_MIN_DAYS_PER_MONTH", default=8)
+# Before/after windows around an event, in days from the event day (day 0): by default the 4
+# weeks before against weeks 2-8 after (days 7-55), when a dose change or toxin has taken effect.
+TREND_EVENT_BEFORE_DAYS = env.int("TREND_EVENT_BEFORE_DAYS", default=28)
+TREND_EVENT_AFTER_FROM_DAY = env.int("TREND_EVENT_AFTER_FROM_DAY", default=7)
+TREND_EVENT_AFTER_TO_DAY = env.int("TREND_EVENT_AFTER_TO_DAY", default=55)
+# Each side of a comparison needs entries on this many different days, a quarter of the 4-week
+# window; below it the comparison says "not enough data" instead of a number (our choice).
+TREND_EVENT_MIN_DAYS = env.int("TREND_EVENT_MIN_DAYS", default=7)
+# Side effects are counted from the day of a dose increase for this many days, against the
+# same number of days before it (oral drugs sedate within days; our choice).
+TREND_SIDE_EFFECT_DAYS = env.int("TREND_SIDE_EFFECT_DAYS", default=28)
+# Wear-off: after a toxin session has helped (the change threshold above), the first week whose
+# mean severity has climbed back this share of the way from its best week to the level before
+# the injection. Weeks are followed for up to 26 weeks and need TREND_MIN_DAYS_PER_WEEK days.
+TREND_WEAR_OFF_RETURN_SHARE = env.float("TREND_WEAR_OFF_RETURN_SHARE", default=0.5)
+TREND_WEAR_OFF_MAX_WEEKS = env.int("TREND_WEAR_OFF_MAX_WEEKS", default=26)
+# Spasms doubling: spasms per diary day in the last complete week at least this many times the
+# week before (issue 5).
+TREND_SPASM_RATIO_ALERT = env.float("TREND_SPASM_RATIO_ALERT", default=2.0)
+# An active, enrolled patient with no diary entry for this many days raises an alert (issue 5).
+TREND_SILENT_DAYS = env.int("TREND_SILENT_DAYS", default=14)
+# How far back the nightly run recomputes: a year of back-dated entries and a month besides.
+TREND_HORIZON_DAYS = env.int("TREND_HORIZON_DAYS", default=400)
+# Uploads within this many seconds of each other share one recompute.
+TREND_DEBOUNCE_SECONDS = env.int("TREND_DEBOUNCE_SECONDS", default=30)
+# A recompute still waiting this long after it was asked for lost its task (broker down): the
+# sweep enqueues it again. Longer than a nightly run takes, so the sweep leaves that run alone.
+TREND_SWEEP_AFTER_MINUTES = env.int("TREND_SWEEP_AFTER_MINUTES", default=15)
+# Patients per nightly task: bounds each task's memory and time.
+TREND_CHUNK_PATIENTS = env.int("TREND_CHUNK_PATIENTS", default=500)
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

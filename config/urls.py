@@ -1,4 +1,4 @@
-"""Root URLs: the JSON API under /api/v1/, its schema and docs, health checks, and the admin."""
+"""Root URLs: the JSON API under /api/v1/, its schema and docs, health checks, the dashboard and the admin."""
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
@@ -16,6 +16,7 @@ urlpatterns = [
     path("fhir/", include("fhir_export.api.urls")),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("dashboard/", include("diary.dashboard.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -137,7 +137,11 @@ class AdherenceLog(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["patient", "-date"], name="adherence_patient_day")]
+        indexes = [
+            models.Index(fields=["patient", "-date"], name="adherence_patient_day"),
+            # The FHIR bundle sweep looks for logs changed since its last run.
+            models.Index(fields=["updated_at"], name="adherence_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"adherence {self.date}"
@@ -208,3 +212,19 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_priority_display()}: {self.title}"
+
+
+# Trend models live in their own module; imported here so Django registers them with the app.
+from diary.trend_models import Direction, TrendEventComparison, TrendRecompute, TrendSummary  # noqa: E402
+
+__all__ = [
+    "IMPACT_COLUMNS",
+    "AdherenceLog",
+    "Alert",
+    "DiaryEntry",
+    "DiaryEntryRevision",
+    "Direction",
+    "TrendEventComparison",
+    "TrendRecompute",
+    "TrendSummary",
+]

@@ -1,19 +1,27 @@
 """Reads of the diary app, scoped to what the caller may see."""
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from clinic import plan_selectors
 from clinic.models import Patient, User
 from config.db import json_object_sums
-from diary.models import AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision
+from diary.models import AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision, TrendRecompute
+from diary.trends.adherence import plans_of
+
+# Alerts most urgent first, in SQL (the priorities are words, not numbers).
+PRIORITY_RANK = Case(
+    When(priority=Alert.Priority.URGENT, then=Value(0)),
+    When(priority=Alert.Priority.HIGH, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
 
 
 def diary_entries_of(patient: Patient) -> QuerySet[DiaryEntry]:
@@ -89,40 +97,11 @@ class AdherenceLine:
         return round(self.done / self.planned, 3) if self.planned else None
 
 
-def planned_amounts(patient: Patient, days: list[date]) -> dict[str, dict[str, float]]:
-    """Per day in force, summed over ``days``: therapy minutes per activity (minutes x days a
-    week / 7), orthosis hours per device, and scheduled doses per drug."""
-    planned: dict[str, dict[str, float]] = {
-        "therapy": defaultdict(float),
-        "orthoses": defaultdict(float),
-        "medications": defaultdict(float),
-    }
-    for therapy in plan_selectors.therapy_plans_of(patient):
-        versions = list(therapy.versions.all())
-        for day in days:
-            version = plan_selectors.version_on(versions, day)
-            for activity in version.activities.all() if version and not version.stopped else ():
-                planned["therapy"][activity.kind] += (activity.minutes or 0) * activity.days_per_week / 7
-    for orthosis in plan_selectors.orthotic_plans_of(patient):
-        orthotic_versions = list(orthosis.versions.all())
-        for day in days:
-            worn = plan_selectors.version_on(orthotic_versions, day)
-            if worn is not None and not worn.stopped and worn.hours_per_day:
-                planned["orthoses"][orthosis.device] += float(worn.hours_per_day)
-    for regimen in plan_selectors.medication_regimens_of(patient):
-        doses = list(regimen.doses.all())
-        for day in days:
-            dose = plan_selectors.version_on(doses, day)
-            if dose is not None and not dose.stopped and dose.times_per_day:
-                planned["medications"][regimen.drug] += dose.times_per_day
-    return planned
-
-
 def adherence_against_plan(patient: Patient, start: date, end: date) -> dict[str, list[AdherenceLine]]:
     """Planned against logged, from ``start`` to ``end`` inclusive: therapy minutes, orthosis hours,
     and doses taken (scheduled minus those reported missed). Logged amounts are summed in SQL."""
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    planned = planned_amounts(patient, days)
+    plans = plans_of([patient.pk])[patient.pk]
+    planned = {kind: plans.planned(kind, start, end) for kind in ("therapy", "orthoses", "medications")}
     logs = AdherenceLog.objects.filter(patient=patient, deleted_at__isnull=True, date__gte=start, date__lte=end)
     minutes = json_object_sums(logs, "therapy_minutes")
     hours = json_object_sums(logs, "orthosis_hours")
@@ -172,4 +151,18 @@ def patient_record(patient: Patient) -> PatientRecord:
         therapy_plans=list(plan_selectors.therapy_plans_of(patient)),
         orthotic_plans=list(plan_selectors.orthotic_plans_of(patient)),
         goals=list(plan_selectors.goals_of(patient)),
+    )
+
+
+def trend_recomputes_overdue() -> list[UUID]:
+    """Patients whose trends have waited well past the debounce and are not being computed."""
+    now = timezone.now()
+    return list(
+        TrendRecompute.objects.filter(
+            dirty_from__isnull=False,
+            requested_at__lt=now - timedelta(minutes=settings.TREND_SWEEP_AFTER_MINUTES),
+        )
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .order_by("requested_at")
+        .values_list("patient_id", flat=True)[:1000]
     )

@@ -20,6 +20,7 @@ from config.celery_app import enqueue_on_commit
 from config.db import bulk_insert
 from diary import tasks
 from diary.models import IMPACT_COLUMNS, AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision
+from diary.trends.services import trends_request_recompute
 from diary.vocabulary import RED_FLAGS
 
 Row = TypeVar("Row", DiaryEntry, AdherenceLog)
@@ -110,6 +111,7 @@ def record_diary_entries(*, actor: User, patient: Patient, entries: Sequence[tup
         alerts = [_red_flag_alert(entry, patient, entry.red_flags) for entry in created if entry.red_flags]
         Alert.objects.bulk_create(alerts)
         if created:
+            trends_request_recompute(patient_id=patient.pk, days=[entry.local_date for entry in created])
             audit_record(
                 actor=actor,
                 patient=patient,
@@ -296,6 +298,9 @@ def diary_entry_update(
         changed_by=actor,
     )
     new_flags = [flag for flag in fields.get("red_flags", []) if flag not in entry.red_flags]
+    trends_request_recompute(
+        patient_id=entry.patient_id, days=[entry.local_date, fields.get("local_date", entry.local_date)]
+    )
     for name, value in fields.items():
         setattr(entry, name, value)
     entry.version += 1
@@ -328,6 +333,7 @@ def diary_entry_delete(*, actor: User, entry: DiaryEntry, expected_version: int 
         change=DiaryEntryRevision.Change.DELETE,
         changed_by=actor,
     )
+    trends_request_recompute(patient_id=entry.patient_id, days=[entry.local_date])
     entry.deleted_at = timezone.now()
     entry.version += 1
     entry.save(update_fields=["deleted_at", "version", "updated_at"])
@@ -355,6 +361,7 @@ def record_adherence_logs(*, actor: User, patient: Patient, logs: Sequence[tuple
         ]
         outcomes, created = _store_new(AdherenceLog, patient=patient, items=rows)
         if created:
+            trends_request_recompute(patient_id=patient.pk, days=[log.date for log in created])
             audit_record(
                 actor=actor,
                 patient=patient,
@@ -371,6 +378,7 @@ def record_adherence_logs(*, actor: User, patient: Patient, logs: Sequence[tuple
 def adherence_log_delete(*, actor: User, log: AdherenceLog) -> None:
     """Withdraw a recent adherence log (it leaves adherence figures; the row is kept)."""
     _check_can_change(actor, log, None)
+    trends_request_recompute(patient_id=log.patient_id, days=[log.date])
     AdherenceLog.objects.filter(pk=log.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
     audit_record(actor=actor, patient=log.patient, action="delete", resource_type="adherence_log", resource_id=log.pk)
 

@@ -114,6 +114,19 @@ RED_FLAGS = Vocabulary(
     description="Signs that need the clinic now. Every one creates an urgent alert.",
 )
 
+# Parts of the patient's local day for the time-of-day profile of trends (hours are local,
+# 0-23; first_hour inclusive, last_hour inclusive).
+TIME_OF_DAY = Vocabulary(
+    "time-of-day",
+    "Parts of the day",
+    [
+        _local("night", "Night (00:00-05:59)", first_hour=0, last_hour=5),
+        _local("morning", "Morning (06:00-11:59)", first_hour=6, last_hour=11),
+        _local("afternoon", "Afternoon (12:00-17:59)", first_hour=12, last_hour=17),
+        _local("evening", "Evening (18:00-23:59)", first_hour=18, last_hour=23),
+    ],
+)
+
 # Body regions are shared with care plans and live in clinic.vocabulary; imported here for the diary.
 VOCABULARIES: list[Vocabulary] = [
     TRIGGERS,
@@ -121,4 +134,5 @@ VOCABULARIES: list[Vocabulary] = [
     IMPACT_DOMAINS,
     SIDE_EFFECTS,
     RED_FLAGS,
+    TIME_OF_DAY,
 ]

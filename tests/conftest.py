@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         missing.add("live_worker")
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         missing.update({"postgres", "live_worker"})
+    if not Path("/usr/bin/chromium").exists():
+        missing.add("browser")
     if not missing:
         return
     selected, deselected = [], []
@@ -34,8 +37,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(
-                f"{len(deselected)} tests need {', '.join(sorted(missing))} (PostgreSQL, Redis, a Celery worker): "
-                "run .ci/run for them."
+                f"{len(deselected)} tests need {', '.join(sorted(missing))} "
+                "(PostgreSQL, Redis, a Celery worker, Chromium): run .ci/run for them."
             )
 
 

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from diary.api import views
+from diary.api import trend_views, views
 
 urlpatterns = [
     path("diary/entries", views.DiaryEntries.as_view(), name="diary-entries"),
@@ -15,4 +15,12 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/adherence-summary", views.AdherenceSummary.as_view(), name="adherence-summary"),
     path("patients/<uuid:patient_id>/record", views.PatientRecord.as_view(), name="patient-record"),
     path("vocabularies", views.Vocabularies.as_view(), name="vocabularies"),
+    path("patients/<uuid:patient_id>/trends", trend_views.TrendList.as_view(), name="patient-trends"),
+    path("patients/<uuid:patient_id>/trends/events", trend_views.TrendEventList.as_view(), name="patient-trend-events"),
+    re_path(
+        r"^patients/(?P<patient_id>[0-9a-f-]{36})/charts/(?P<name>[a-z-]+)\.(?P<fmt>svg|png)$",
+        trend_views.PatientChart.as_view(),
+        name="patient-chart",
+    ),
+    path("clinic/overview", trend_views.ClinicOverview.as_view(), name="clinic-overview"),
 ]

@@ -5,7 +5,7 @@ from typing import Any
 
 import django_filters
 from django.conf import settings
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -417,14 +417,6 @@ class AlertFilter(django_filters.FilterSet):
         return super().filter_queryset(queryset)
 
 
-PRIORITY_RANK = Case(
-    When(priority=Alert.Priority.URGENT, then=Value(0)),
-    When(priority=Alert.Priority.HIGH, then=Value(1)),
-    default=Value(2),
-    output_field=IntegerField(),
-)
-
-
 class AlertList(generics.ListAPIView):
     queryset = Alert.objects.none()  # for the schema; get_queryset scopes the real one
     permission_classes = [IsClinicStaff]
@@ -433,7 +425,7 @@ class AlertList(generics.ListAPIView):
     filterset_class = AlertFilter
 
     def get_queryset(self) -> QuerySet[Alert]:
-        return selectors.alerts_for_user(caller(self.request)).order_by(PRIORITY_RANK, "-created_at")
+        return selectors.alerts_for_user(caller(self.request)).order_by(selectors.PRIORITY_RANK, "-created_at")
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Alerts of your clinic, most urgent first (open ones unless ``?status=`` says otherwise)."""

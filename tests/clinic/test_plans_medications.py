@@ -264,3 +264,16 @@ def test_action_endpoints_answer_only_post(prescribe, api_as, clinician, patient
 
     assert api.get(url(patient, regimen_id, "doses")).status_code == 405
     assert api.patch(url(patient, regimen_id, "stop"), {}, format="json").status_code == 405
+
+
+def test_a_dose_change_asks_for_the_trends_to_be_recomputed_from_its_day(prescribe, api_as, clinician, patient):
+    from diary.models import TrendRecompute
+
+    regimen_id = prescribe(dose_mg=10, times_per_day=3, start_date=day(-20)).json()["id"]
+    TrendRecompute.objects.filter(patient=patient).update(dirty_from=None)
+
+    api_as(clinician).post(
+        url(patient, regimen_id, "doses"), {"start_date": day(-2), "dose_mg": 15, "times_per_day": 3}, format="json"
+    )
+
+    assert TrendRecompute.objects.get(patient=patient).dirty_from.isoformat() <= day(-2)
