@@ -35,6 +35,38 @@ def bulk_insert(rows: Sequence[models.Model]) -> None:
         row._state.db = connection.alias
 
 
+def insert_new(rows: Sequence[models.Model]) -> set[Any]:
+    """Insert rows (of one model, with their primary keys) unless their key is already stored,
+    in one statement: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``. Returns the keys inserted.
+
+    A row being inserted by a concurrent transaction makes this wait for it; if it commits, the
+    row is not inserted here (not an error), which is what an idempotent upload wants.
+    """
+    if not rows:
+        return set()
+    model = type(rows[0])
+    fields = model._meta.concrete_fields
+    pk = model._meta.pk
+    if pk is None:
+        raise TypeError(f"{model.__name__} has no primary key")
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [field.get_db_prep_save(field.pre_save(row, add=True), connection) for row in rows for field in fields]
+    table, key = quote(model._meta.db_table), quote(str(pk.column))
+    values = ", ".join([row_marks] * len(rows))
+    # Names come from the model's metadata; every value is a parameter.
+    sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({key}) DO NOTHING RETURNING {key}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = {pk.to_python(value) for (value,) in cursor.fetchall()}
+    for row in rows:
+        if row.pk in inserted:
+            row._state.adding = False
+            row._state.db = connection.alias
+    return inserted
+
+
 def _copy_value(field: models.Field, row: models.Model) -> object:
     value = field.pre_save(row, add=True)  # fills auto_now / auto_now_add times
     if value is not None and isinstance(field, models.JSONField):

@@ -17,7 +17,7 @@ from clinic import plan_selectors
 from clinic.audit import audit_record
 from clinic.models import Patient, User
 from config.celery_app import enqueue_on_commit
-from config.db import bulk_insert
+from config.db import bulk_insert, insert_new
 from diary import tasks
 from diary.models import IMPACT_COLUMNS, AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision
 from diary.trends.services import trends_request_recompute
@@ -46,29 +46,41 @@ class Upload:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
 
+# Up to this many rows an upload is one INSERT ... ON CONFLICT DO NOTHING RETURNING: one round
+# trip for the common case of a single new entry. Larger batches look their ids up first and
+# COPY the new rows (500 rows: 8 ms by COPY against 40 ms through INSERT parameters).
+SMALL_UPLOAD = 10
+
+
 def _store_new(
     model: type[Row], *, patient: Patient, items: Sequence[tuple[int, Row]]
 ) -> tuple[list[ItemOutcome], list[Row]]:
     """Insert the rows whose ids are new; an id already stored is a replay, or a conflict if
     it belongs to another patient. Returns the outcomes in item order and the new rows."""
-    ids = {row.id for _, row in items}
-    # Most uploads are new: look up only the ids first, and load whole rows only for replays.
-    owners = dict(model.objects.filter(id__in=ids).values_list("id", "patient_id"))
-    replays = [i for i, owner in owners.items() if owner == patient.pk]
-    stored: dict[UUID, Any] = {row.id: row for row in model.objects.filter(id__in=replays)} if replays else {}
-    stored.update({i: model(id=i, patient_id=owner) for i, owner in owners.items() if owner != patient.pk})
-    outcomes, new_rows = [], []
+    unique: dict[UUID, Row] = {}
+    for _, row in items:
+        unique.setdefault(row.id, row)
+    if len(unique) <= SMALL_UPLOAD:
+        inserted = insert_new(list(unique.values()))
+        already = set(unique) - inserted
+    else:
+        already = set(model.objects.filter(id__in=unique).values_list("id", flat=True))
+        inserted = set(unique) - already
+        bulk_insert([row for row_id, row in unique.items() if row_id in inserted])
+    # Only replays and conflicts (rare) need the stored rows.
+    stored = {row.id: row for row in model.objects.filter(id__in=already)} if already else {}
+    outcomes, new_rows, answered = [], [], set()
     for index, row in items:
-        existing = stored.get(row.id)
-        if existing is None:
-            stored[row.id] = row
+        if row.id in inserted and row.id not in answered:
+            answered.add(row.id)
             new_rows.append(row)
             outcomes.append(ItemOutcome(index, row.id, "created", row))
-        elif existing.patient_id != patient.pk:
+        elif row.id in inserted:  # the same id twice in one upload: the second is a replay
+            outcomes.append(ItemOutcome(index, row.id, "replayed", unique[row.id]))
+        elif stored[row.id].patient_id != patient.pk:
             outcomes.append(ItemOutcome(index, row.id, "rejected", errors={"id": ["This id is already in use."]}))
         else:
-            outcomes.append(ItemOutcome(index, row.id, "replayed", existing))
-    bulk_insert(new_rows)
+            outcomes.append(ItemOutcome(index, row.id, "replayed", stored[row.id]))
     return outcomes, new_rows
 
 

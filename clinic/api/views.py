@@ -15,13 +15,13 @@ from rest_framework import exceptions, generics, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from clinic import selectors, services
 from clinic.api import serializers as s
 from clinic.api.fields import validated
 from clinic.api.pagination import NewestFirstPagination, PeoplePagination
+from clinic.api.throttling import ScopedRateThrottle
 from clinic.audit import audit_list_read, audit_record
 from clinic.authentication import BearerTokenAuthentication, caller, request_token
 from clinic.models import AuditEvent, Patient, User

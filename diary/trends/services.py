@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db.models import DateField, F, Min, Q, Value
-from django.db.models.functions import Least
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from clinic.models import Patient
@@ -38,12 +37,7 @@ def trends_request_recompute(*, patient_id: uuid.UUID, days: Iterable[date]) -> 
         return
     now = timezone.now()
     # Already waiting: move the mark earlier if need be, and the task already due picks it up.
-    waiting = TrendRecompute.objects.filter(patient_id=patient_id, dirty_from__isnull=False).update(
-        dirty_from=Least(F("dirty_from"), Value(first, output_field=DateField())),
-        generation=F("generation") + 1,
-        requested_at=now,
-    )
-    if waiting:
+    if sql.mark_waiting_stale(patient_id, first):
         return
     sql.mark_stale(patient_id, first, now)
     # Two uploads racing here may both enqueue; the second task then finds nothing to claim.

@@ -358,6 +358,21 @@ def upsert(table: str, columns: Sequence[str], conflict: Sequence[str], rows: Se
     return written
 
 
+def mark_waiting_stale(patient_id: uuid.UUID, first: date) -> bool:
+    """Move an already waiting recompute's mark earlier if need be, in one statement; False if the
+    patient was not waiting. Runs inside every diary upload, so it is plain SQL, and it leaves
+    ``requested_at`` (indexed; the sweep counts waiting from the first request) alone, so that
+    PostgreSQL can update the row in place."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE diary_trendrecompute SET generation = generation + 1, "
+            "dirty_from = CASE WHEN %s < dirty_from THEN %s ELSE dirty_from END "
+            "WHERE patient_id = %s AND dirty_from IS NOT NULL",
+            [db_date(first), db_date(first), db_uuid(patient_id)],
+        )
+        return cursor.rowcount > 0
+
+
 def mark_stale(patient_id: uuid.UUID, first: date, now: datetime) -> None:
     """Create or mark a patient's recompute row stale from ``first`` in one statement."""
     with connection.cursor() as cursor:

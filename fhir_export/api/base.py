@@ -10,9 +10,9 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView, exception_handler
 
+from clinic.api.throttling import UserRateThrottle
 from fhir_export.auth import FhirAuthentication, FhirCaller
 from fhir_export.outcome import operation_outcome
 from fhir_export.search import SearchError

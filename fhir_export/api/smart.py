@@ -7,8 +7,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 
+from clinic.api.throttling import AnonRateThrottle
 from fhir_export import services
 from fhir_export.api.base import FhirView
 from fhir_export.auth import ALGORITHMS, ASSERTION_TYPE, TokenRequestRefused, token_url
