@@ -15,6 +15,7 @@ page 1,000 of ``/fhir/Observation?_count=50`` over the large clinic.
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -379,8 +380,6 @@ def main() -> None:
         for label, clinic_id in (("small", small_id), ("large", large_id)):
             client_id, key = ehr_client(clinic_id)
             token = access_token(base, client_id, key)
-            import shutil
-
             shutil.rmtree(export_dir, ignore_errors=True)
             results[label] = run_export(base, token, env)
             shutil.rmtree(export_dir, ignore_errors=True)
