@@ -7,10 +7,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clinic.api.problems import problem_response
 from config import health
+from fhir_export.api.audit import AuditEventsNdjson
 
 urlpatterns = [
     path("api/v1/", include("clinic.api.urls")),
     path("api/v1/", include("diary.api.urls")),
+    path("api/v1/audit-events.ndjson", AuditEventsNdjson.as_view(), name="audit-events-ndjson"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("fhir/", include("fhir_export.api.urls")),

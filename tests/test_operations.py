@@ -1,5 +1,6 @@
 """Operating the service: settings refusal, health checks, the bootstrap commands, the schema."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -18,10 +19,12 @@ from tests.conftest import bearer_client
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
+def load_settings(*, show: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    """Import the settings in a fresh process with this environment; ``show`` prints settings."""
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"}}
+    script = f"from config import settings as s; print(repr([getattr(s, n) for n in {show.split()!r}]))"
     return subprocess.run(
-        [sys.executable, "-c", "import config.settings"],
+        [sys.executable, "-c", script],
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,
@@ -46,7 +49,40 @@ def test_production_mode_refuses_a_short_secret_key_and_missing_hosts():
 
 
 def test_production_mode_starts_with_safe_settings():
-    assert load_settings(DEBUG="false", ALLOWED_HOSTS="clinic.example.org", SECRET_KEY="k" * 64).returncode == 0
+    names = (
+        "DEBUG SESSION_COOKIE_SECURE CSRF_COOKIE_SECURE SECURE_SSL_REDIRECT SECURE_HSTS_SECONDS "
+        "SECURE_CONTENT_TYPE_NOSNIFF X_FRAME_OPTIONS ALLOWED_HOSTS CORS_ALLOWED_ORIGINS"
+    )
+    result = load_settings(show=names, DEBUG="false", ALLOWED_HOSTS="clinic.example.org", SECRET_KEY="k" * 64)
+
+    assert result.returncode == 0, result.stderr
+    values = dict(zip(names.split(), ast.literal_eval(result.stdout.strip()), strict=True))
+    assert values == {
+        "DEBUG": False,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SECURE_SSL_REDIRECT": True,
+        "SECURE_HSTS_SECONDS": 31536000,
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "X_FRAME_OPTIONS": "DENY",
+        "ALLOWED_HOSTS": ["clinic.example.org"],
+        "CORS_ALLOWED_ORIGINS": [],
+    }
+
+
+def test_cross_origin_requests_are_allowed_only_from_configured_origins(db, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://dashboard.clinic.example"]
+    client = APIClient()
+
+    def preflight(origin: str) -> dict[str, str]:
+        response = client.options("/api/v1/patients", HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+        return {k: v for k, v in response.items() if k.startswith("access-control-allow")}
+
+    allowed = preflight("https://dashboard.clinic.example")
+    refused = preflight("https://evil.example")
+
+    assert allowed["access-control-allow-origin"] == "https://dashboard.clinic.example"
+    assert refused == {}
 
 
 def test_health_live_and_ready(db):

@@ -26,6 +26,7 @@ from tests.factories import (
     MedicationDoseFactory,
     MedicationRegimenFactory,
 )
+from tests.fhir_export.fhir import parsed
 
 
 def test_clinic_admin_reads_and_exports_the_audit_trail(
@@ -48,12 +49,63 @@ def test_clinic_admin_reads_and_exports_the_audit_trail(
     assert AuditEvent.objects.filter(action="export", resource_type="audit_event").exists()
 
 
+def test_the_audit_trail_exports_as_fhir_audit_events(
+    api_as, admin_user, clinician, patient, other_patient, patient_api, entry_payload
+):
+    patient_api.post("/api/v1/diary/entries", entry_payload(), format="json")
+    api_as(clinician).get(f"/api/v1/patients/{patient.pk}")
+    api_as(clinician).get(f"/api/v1/patients/{other_patient.pk}")  # another clinic's: refused, and recorded
+
+    response = api_as(admin_user).get("/api/v1/audit-events.ndjson")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/fhir+ndjson"
+    events = [parsed(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert len(events) == AuditEvent.objects.filter(clinic=admin_user.clinic).count()  # the export's own too
+    assert [e.recorded for e in events] == sorted(e.recorded for e in events)
+    by_action = {next(c.code for c in e.subtype if c.system.endswith("/audit-action")): e for e in events}
+    created, read = by_action["create"], by_action["read"]
+    denied = next(e for e in events if e.outcome == "4")
+    assert (created.type.code, created.action, created.outcome) == ("rest", "C", "0")
+    assert [c.code for c in created.subtype] == ["create", "create"]
+    assert created.entity[0].what.reference == f"Patient/{patient.pk}"
+    assert (read.action, read.agent[0].who.display) == ("R", f"{clinician.username} (clinician)")
+    assert (denied.action, denied.entity[-1].what.identifier.value) == ("R", str(other_patient.pk))
+    patients = {entity.what.reference for e in events for entity in e.entity if entity.what and entity.what.reference}
+    assert patients == {f"Patient/{patient.pk}"}
+    assert AuditEvent.objects.filter(action="export", resource_type="audit_event", detail__format="fhir").exists()
+
+
+def test_audit_trail_exports_cost_the_same_whatever_their_size(
+    api_as, admin_user, clinician, patient, django_assert_num_queries
+):
+    api = api_as(clinician)
+    for _ in range(5):
+        api.get(f"/api/v1/patients/{patient.pk}")
+    admin = api_as(admin_user)
+
+    with django_assert_num_queries(3):  # the token, the export's own audit event, one SELECT of the events
+        small = b"".join(admin.get("/api/v1/audit-events.ndjson").streaming_content)
+    for _ in range(20):
+        api.get(f"/api/v1/patients/{patient.pk}")
+    with django_assert_num_queries(3):
+        large = b"".join(admin.get("/api/v1/audit-events.ndjson").streaming_content)
+
+    assert len(large.splitlines()) > len(small.splitlines()) + 20
+
+
 @pytest.mark.parametrize("role", ["clinician", "nurse", "therapist"])
 def test_only_clinic_admins_read_the_audit_trail(api_as, staff, role):
     api = api_as(staff(role))
 
     assert api.get("/api/v1/audit-events").status_code == 403
     assert api.get("/api/v1/audit-events.csv").status_code == 403
+    assert api.get("/api/v1/audit-events.ndjson").status_code == 403
+
+
+def test_patients_cannot_read_the_audit_trail(patient_api):
+    for path in ("/api/v1/audit-events", "/api/v1/audit-events.csv", "/api/v1/audit-events.ndjson"):
+        assert patient_api.get(path).status_code == 403
 
 
 def test_the_audit_trail_cannot_be_changed_through_any_endpoint(api_as, admin_user):

@@ -259,6 +259,17 @@ class AuditTrail(generics.GenericAPIView):
             raise exceptions.PermissionDenied("Only clinic administrators read the audit trail.")
         return selectors.audit_events_for(user)
 
+    def exported_events(self, request: Request, file_format: str) -> QuerySet[AuditEvent]:
+        """The filtered events, oldest first, after recording that they were exported."""
+        events = self.filter_queryset(self.get_queryset()).order_by("occurred_at", "id")
+        audit_record(
+            actor=caller(request),
+            action="export",
+            resource_type="audit_event",
+            detail={"format": file_format, **request.query_params.dict()},
+        )
+        return events
+
 
 class AuditEvents(AuditTrail, generics.ListAPIView):
     class pagination_class(NewestFirstPagination):  # noqa: N801
@@ -284,10 +295,7 @@ class AuditEventsCsv(AuditTrail):
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request) -> StreamingHttpResponse:
-        events = self.filter_queryset(self.get_queryset())
-        audit_record(
-            actor=caller(request), action="export", resource_type="audit_event", detail=dict(request.query_params)
-        )
+        events = self.exported_events(request, "csv")
         rows = (
             [
                 str(value) if name != "detail" else orjson.dumps(value).decode()

@@ -20,5 +20,5 @@ urlpatterns = [
     path("<str:resource_type>/_search", rest.SearchType.as_view(), name="search-post"),
     path("<str:resource_type>/<str:resource_id>", rest.Read.as_view(), name="read"),
     path("<str:resource_type>", rest.SearchType.as_view(), name="search"),
-    re_path(r"^.*$", rest.NotFound.as_view(), name="not-found"),
+    re_path(r"^[\s\S]*$", rest.NotFound.as_view(), name="not-found"),  # [\s\S]: a %0A in the path too
 ]

@@ -1,5 +1,6 @@
 """SMART Backend Services: discovery, the token endpoint and every way it refuses, and who sees what."""
 
+import base64
 import time
 from datetime import timedelta
 from io import StringIO
@@ -83,6 +84,13 @@ def test_malformed_token_requests_are_refused(ehr, sign, change, error):
     assert body["error_description"]
 
 
+def unsigned(assertion: str) -> str:
+    """The same claims with ``alg: none`` and no signature: the oldest trick against JWT verifiers."""
+    _, claims, _ = assertion.split(".")
+    header = base64.urlsafe_b64encode(orjson.dumps({"alg": "none", "typ": "JWT", "kid": "rsa-1"})).rstrip(b"=")
+    return f"{header.decode()}.{claims}."
+
+
 @pytest.mark.parametrize(
     ("make", "words"),
     [
@@ -101,6 +109,7 @@ def test_malformed_token_requests_are_refused(ehr, sign, change, error):
             lambda ehr, sign, other: sign(ehr, alg="HS384", key="s" * 64),
             "RS384",
         ),
+        (lambda ehr, sign, other: unsigned(sign(ehr)), "RS384"),
     ],
     ids=[
         "iss",
@@ -115,6 +124,7 @@ def test_malformed_token_requests_are_refused(ehr, sign, change, error):
         "wrong-key",
         "RS256",
         "HS384",
+        "alg-none",
     ],
 )
 def test_bad_assertions_are_invalid_client(ehr, sign, make, words):
@@ -145,6 +155,17 @@ def test_deactivated_client_is_refused(ehr, sign):
     status, body = post_token(token_request(sign(ehr)))
 
     assert (status, body["error"]) == (400, "invalid_client")
+
+
+def test_tokens_of_a_deactivated_client_stop_working_at_once(ehr, ehr_api, patient):
+    api = ehr_api()
+    assert api.get(f"/fhir/Patient/{patient.pk}").status_code == 200
+
+    BackendClient.objects.filter(pk=ehr.pk).update(is_active=False)
+    response = api.get(f"/fhir/Patient/{patient.pk}")
+
+    assert response.status_code == 401
+    assert parsed(response.content).issue[0].code == "login"
 
 
 @pytest.mark.parametrize(

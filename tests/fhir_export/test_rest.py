@@ -154,6 +154,14 @@ def test_malformed_or_unknown_ids_are_404(ehr_api, patient, bad_id):
     assert ehr_api().get(f"/fhir/{resource_type}/{bad_id}").status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/fhir/%0A/", "/fhir/Patient/%0A/x", "/fhir/Patient/a/b/c", "/fhir//"])
+def test_paths_that_name_nothing_are_fhir_404s(ehr_api, patient, path):
+    response = ehr_api().get(path)
+
+    assert (response.status_code, response["Content-Type"]) == (404, "application/fhir+json")
+    assert parsed(response.content).issue[0].code == "not-found"
+
+
 def test_the_clinic_group_lists_its_patients(ehr_api, patient, clinic):
     PatientFactory(clinic=clinic)
 
