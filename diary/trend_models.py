@@ -61,6 +61,8 @@ class TrendSummary(models.Model):
                 fields=["patient", "granularity", "period_start"], name="trend_summary_one_per_period"
             ),
         ]
+        # FHIR searches by _lastUpdated, and exports with _since, read summaries changed since a time.
+        indexes = [models.Index(fields=["updated_at"], name="trend_summary_updated")]
 
     def __str__(self) -> str:
         return f"{self.granularity} from {self.period_start} ({self.entry_count} entries)"

@@ -1,9 +1,10 @@
 """Bundles: searchsets for the REST API, and the stored monthly Observation bundles.
 
 An Observation bundle holds one patient's Observations of one calendar month of their own
-days (diary entries, adherence logs, GAS levels and T-scores, and trend summaries once they
-exist), with the Patient so every reference resolves inside it. Celery builds it ahead of
-time, so dashboards and EHRs fetch it ready (``GET /fhir/Bundle/observations-{patient}-{YYYY-MM}``).
+days (diary entries, adherence logs, GAS levels and T-scores, the month's trend summary and
+its weeks that lie wholly inside it), with the Patient, so every reference resolves inside it.
+Celery builds it ahead of time, so dashboards and EHRs fetch it ready
+(``GET /fhir/Bundle/observations-{patient}-{YYYY-MM}``).
 It is rebuilt when its rows change, once they have been quiet for FHIR_BUNDLE_DEBOUNCE_SECONDS
 (a sweep reads ``updated_at`` past a watermark, so the diary's write path needs no hook), and
 nightly for this month and the last.
@@ -88,7 +89,12 @@ def month_observations(patient: Patient, month: date) -> list[JSON]:
         if source.day_field is None:
             continue
         qs = _patients_rows(source, patient)
-        qs = qs.filter(**{f"{source.day_field}__gte": month, f"{source.day_field}__lt": _next_month(month)})
+        qs = qs.filter(
+            **{
+                f"{source.day_field}__gte": month,
+                f"{(source.last_day_field or source.day_field)}__lt": _next_month(month),
+            }
+        )
         rows = list(qs.order_by(source.date_field or "pk", "pk"))
         if source.name == "gas-level":
             goal_ids.update(row.goal_id for row in rows)

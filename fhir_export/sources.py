@@ -13,7 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
@@ -39,7 +39,7 @@ from clinic.vocabulary import (
     THERAPY_DISCIPLINES,
     Vocabulary,
 )
-from diary.models import AdherenceLog, Alert, DiaryEntry
+from diary.models import AdherenceLog, Alert, DiaryEntry, TrendSummary
 from fhir_export.mapping import (
     care_plan,
     device,
@@ -57,6 +57,7 @@ from fhir_export.vocabulary import (
     ALERT_KINDS,
     CHEMODENERVATION,
     DEVICE_KINDS,
+    DIARY_SUMMARIES,
     MEASURES,
     OBSERVATION_CATEGORIES,
     PROCEDURES,
@@ -97,6 +98,9 @@ class Source:
     map_rows: Callable[[Sequence[Any], date], list[JSON]]
     date_field: str | None = None
     day_field: str | None = None  # the patient's own calendar day, for monthly bundles
+    # For rows over several days (trend summaries): their last day. A monthly bundle holds only
+    # rows whose days all fall in its month, so that every reference resolves inside it.
+    last_day_field: str | None = None
     category: Codes | None = None
     code: Codes | None = None
     id_prefix: str = ""
@@ -169,6 +173,30 @@ def _gas_t_scores(rows: Sequence[GoalRating], today: date) -> list[JSON]:
         )
         for row in rows
     ]
+
+
+def _trend_summaries(rows: Sequence[TrendSummary], today: date) -> list[JSON]:
+    """Each summary with the diary entries of its patient's days in the period (one query for
+    the lot: per patient, the entries from its earliest period start to its latest end)."""
+    if not rows:
+        return []
+    spans: dict[uuid.UUID, tuple[date, date]] = {}
+    for row in rows:
+        first, last = spans.get(row.patient_id, (row.period_start, row.period_end))
+        spans[row.patient_id] = (min(first, row.period_start), max(last, row.period_end))
+    wanted = Q()
+    for patient_id, (first, last) in spans.items():
+        wanted |= Q(patient_id=patient_id, local_date__range=(first, last))
+    by_day: dict[tuple[uuid.UUID, date], list[uuid.UUID]] = defaultdict(list)
+    entries = DiaryEntry.objects.filter(wanted, deleted_at__isnull=True).order_by("occurred_at", "id")
+    for patient_id, day, entry_id in entries.values_list("patient_id", "local_date", "id"):
+        by_day[(patient_id, day)].append(entry_id)
+    out = []
+    for row in rows:
+        days = (row.period_start + timedelta(days=n) for n in range((row.period_end - row.period_start).days + 1))
+        entry_ids = [entry_id for day in days for entry_id in by_day.get((row.patient_id, day), ())]
+        out.append(observation.trend_summary_observation(row, entry_ids))
+    return out
 
 
 def _first_rating_of_the_day(qs: QuerySet[GoalRating]) -> QuerySet[GoalRating]:
@@ -361,6 +389,21 @@ SOURCES: list[Source] = [
         code=Codes(fixed=(concept(MEASURES, "gas_t_score"),)),
         select=("goal",),
         base=_first_rating_of_the_day,
+    ),
+    Source(
+        "Observation",
+        "trend",
+        TrendSummary,
+        "patient__clinic_id",
+        "patient_id",
+        "updated_at",
+        _trend_summaries,
+        date_field="period_start",
+        day_field="period_start",
+        last_day_field="period_end",
+        id_prefix="trend-",
+        category=SURVEY,
+        code=Codes(column="granularity", vocabulary=DIARY_SUMMARIES),
     ),
     Source(
         "Flag",

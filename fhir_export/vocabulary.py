@@ -35,6 +35,14 @@ MEASURES = Vocabulary(
         _local("daily_adherence", "What the patient did of their plan that day"),
         _local("gas_level", "Goal Attainment Scaling level (-2 to +2)", source="TS"),
         _local("gas_t_score", "Goal Attainment Scaling T-score", source="TS"),
+        # The figures of a diary summary (a trend summary over a week or a month).
+        _local("diary_entries", "Diary entries in the period"),
+        _local("diary_days", "Days with diary entries in the period"),
+        _local("spasticity_nrs_mean", "Mean spasticity NRS of the period's entries"),
+        _local("spasticity_nrs_median", "Median spasticity NRS of the period's entries"),
+        _local("spasticity_nrs_max", "Worst spasticity NRS of the period's entries"),
+        _local("spasms_total", "Spasms counted in the period"),
+        _local("spasms_per_day", "Spasms per day with diary entries"),
     ],
     description=(
         "What the clinic service's Observations measure. A diary entry's relief components are "
@@ -112,7 +120,31 @@ CHEMODENERVATION = Vocabulary(
         ),
     ],
 )
+# What a diary summary Observation summarises (its code): a patient's diary over a period.
+DIARY_SUMMARIES = Vocabulary(
+    "diary-summary",
+    "Spasm diary summaries",
+    [
+        _local("week", "Spasm diary summary over an ISO week (Monday to Sunday, the patient's own days)"),
+        _local("month", "Spasm diary summary over a calendar month (the patient's own days)"),
+    ],
+)
+
+# How mean severity moved against the previous period (a summary's interpretation); the rule is
+# the trends' (README, "Trends, signals and the dashboard").
+TREND_DIRECTIONS = Vocabulary(
+    "trend-direction",
+    "Trend directions",
+    [
+        _local("better", "Better: mean severity fell by the documented threshold"),
+        _local("worse", "Worse: mean severity rose by the documented threshold"),
+        _local("unchanged", "Unchanged: mean severity moved less than the threshold"),
+        _local("not_enough_data", "Not enough diary days in this period or the previous one to compare"),
+    ],
+)
+
 VOCABULARIES = [MEASURES, ROUTES, DEVICE_KINDS, PROCEDURES, ALERT_KINDS, CHEMODENERVATION]
+VOCABULARIES += [DIARY_SUMMARIES, TREND_DIRECTIONS]
 
 # How urgent an alert is, carried on a Flag in our own extension (R4's Flag has no priority).
 ALERT_PRIORITIES = Vocabulary(

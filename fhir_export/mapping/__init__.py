@@ -5,7 +5,7 @@ query runs in here) and returns a JSON-ready dict. ``fhir.resources`` validates 
 the tests. Resource ids are stable: a row's own UUID where it has one, otherwise a prefix that
 names the source and the row's key (``sources.py`` routes an id back to its table).
 
-Trend summaries (the trends work in ``diary/``) belong in ``observation.py`` as Observations
-with ``derivedFrom`` pointing at the diary entries they summarise, registered as one more
-Observation source in ``fhir_export/sources.py``; until they exist there is nothing to map.
+Trend summaries (``diary/trends/``) map in ``observation.py`` too, as Observations with
+``derivedFrom`` pointing at the diary entries they summarise; ``sources.py`` loads those
+entries' ids for a whole page of summaries in one query.
 """

@@ -1,4 +1,5 @@
-"""Observations: diary entries (survey), adherence logs (activity), GAS levels and T-scores.
+"""Observations: diary entries (survey), adherence logs (activity), GAS levels and T-scores,
+and the diary's weekly and monthly trend summaries.
 
 Shape, decided once: one diary entry is one Observation whose value is the spasticity NRS
 (0-10) and whose components carry the rest of the entry (spasm count, duration, each body
@@ -6,7 +7,9 @@ region, trigger, relief measure, impact domain, side effect and red flag). The c
 are not meaningful apart from the episode they describe, which is what R4 reserves
 components for; ``hasMember`` would have made one entry six to twenty resources, each needing
 its own id, read and search, for no gain to a reader. Severity over time stays a plain
-``code`` search. Adherence logs follow the same pattern, one Observation per day.
+``code`` search. Adherence logs follow the same pattern, one Observation per day. A trend
+summary is one Observation per patient and period whose components are the period's figures,
+with ``derivedFrom`` naming every diary entry it was computed from.
 """
 
 from collections.abc import Callable, Sequence
@@ -19,7 +22,7 @@ import orjson
 from clinic.clinical_rules import gas_t_score
 from clinic.models import GoalRating
 from clinic.vocabulary import BODY_REGIONS, ORAL_DRUGS, ORTHOTIC_DEVICES, THERAPY_ACTIVITIES, Vocabulary
-from diary.models import IMPACT_COLUMNS, AdherenceLog, DiaryEntry
+from diary.models import IMPACT_COLUMNS, AdherenceLog, DiaryEntry, TrendSummary
 from diary.vocabulary import IMPACT_DOMAINS, RED_FLAGS, RELIEF_MEASURES, SIDE_EFFECTS, TRIGGERS
 from fhir_export.mapping.common import (
     CACHES,
@@ -34,7 +37,13 @@ from fhir_export.mapping.common import (
     ucum,
     uuid_identifier,
 )
-from fhir_export.vocabulary import MEASURES, OBSERVATION_CATEGORIES, UUID_IDENTIFIER_SYSTEM
+from fhir_export.vocabulary import (
+    DIARY_SUMMARIES,
+    MEASURES,
+    OBSERVATION_CATEGORIES,
+    TREND_DIRECTIONS,
+    UUID_IDENTIFIER_SYSTEM,
+)
 
 # A diary entry's components repeat a few hundred distinct shapes (a trigger, a relief measure
 # and how much it helped, ...). Building each once and sharing it is what lets an export map
@@ -256,3 +265,56 @@ def gas_t_score_observation(patient_id: UUID, rated_on: date, ratings: Sequence[
 
 def _by_id(item: tuple[GoalRating, int]) -> int:
     return item[0].pk
+
+
+def trend_observation_id(summary_id: UUID) -> str:
+    return f"trend-{summary_id}"
+
+
+def _figure(measure: str, value: float | int | None, unit: str | None = None) -> list[JSON]:
+    """A summary's figure as a component, or nothing when the period has no such figure."""
+    if value is None:
+        return []
+    if unit is None:
+        return [{"code": concept(MEASURES, measure), "valueInteger": value}]
+    return [{"code": concept(MEASURES, measure), "valueQuantity": ucum(value, unit)}]
+
+
+def trend_summary_observation(summary: TrendSummary, entry_ids: Sequence[UUID]) -> JSON:
+    """A patient's diary over an ISO week or calendar month of their own days: entries and days,
+    severity (mean, median, worst; NRS 0-10), spasms (in all, per day with entries) and the mean
+    of each impact domain (0-3) as components; how mean severity moved against the previous
+    period as the interpretation; ``derivedFrom`` the diary entries it summarises. A period still
+    running is ``preliminary``; its figures change as entries arrive.
+    """
+    figures = summary.figures
+    components = [
+        *_figure("diary_entries", summary.entry_count),
+        *_figure("diary_days", summary.days_with_entries),
+        *_figure("spasticity_nrs_mean", summary.severity_mean, "{score}"),
+        *_figure("spasticity_nrs_median", figures.get("severity_median"), "{score}"),
+        *_figure("spasticity_nrs_max", figures.get("severity_max")),
+        *_figure("spasms_total", figures.get("spasms_total") if summary.spasms_per_day is not None else None),
+        *_figure("spasms_per_day", summary.spasms_per_day, "/d"),
+    ]
+    impact = figures.get("impact", {})
+    for domain in IMPACT_DOMAINS.names():
+        mean = impact.get(domain)
+        if mean is not None:
+            components.append({"code": concept(IMPACT_DOMAINS, domain), "valueQuantity": ucum(mean, "{score}")})
+    resource: JSON = {
+        "resourceType": "Observation",
+        "id": trend_observation_id(summary.id),
+        "meta": {"versionId": str(summary.version), "lastUpdated": instant(summary.updated_at)},
+        "status": "final" if summary.complete else "preliminary",
+        "category": [concept(OBSERVATION_CATEGORIES, "survey")],
+        "code": concept(DIARY_SUMMARIES, summary.granularity),
+        "subject": patient_reference(summary.patient_id),
+        "effectivePeriod": {"start": fhir_date(summary.period_start), "end": fhir_date(summary.period_end)},
+        "issued": instant(summary.updated_at),
+        "interpretation": [concept(TREND_DIRECTIONS, summary.direction)],
+        "component": components,
+    }
+    if entry_ids:
+        resource["derivedFrom"] = [reference("Observation", entry_id) for entry_id in entry_ids]
+    return resource

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from clinic.models import Clinic, Patient
 from diary.models import AdherenceLog, Alert, DiaryEntry
+from diary.trends.services import trends_recompute_now
 from fhir_export import services
 from fhir_export.auth import ASSERTION_TYPE, token_url
 from fhir_export.models import BackendClient
@@ -144,7 +145,8 @@ def diary_entry(patient: Patient, *, when: datetime | None = None, **fields: Any
 
 @pytest.fixture
 def full_patient(patient: Patient) -> Patient:
-    """A patient with one of everything: diary, adherence, alert, medicines, pump, toxin, plans, goals."""
+    """A patient with one of everything: diary, adherence, alert, medicines, pump, toxin, plans,
+    goals, trend summaries."""
     entry = diary_entry(patient)
     AdherenceLog.objects.create(
         id=uuid.uuid4(), patient=patient, date=date(2026, 11, 19), therapy_minutes={"stretching": 20}
@@ -163,4 +165,5 @@ def full_patient(patient: Patient) -> Patient:
     TherapyActivityFactory(version=TherapyPlanVersionFactory(plan__patient=patient))
     GoalRatingFactory(goal=GoalFactory(patient=patient))
     OrthoticPlanVersionFactory(plan__patient=patient)
+    trends_recompute_now(patient=patient)  # the week's and the month's diary summaries
     return patient

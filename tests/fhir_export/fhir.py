@@ -24,3 +24,24 @@ def valid(document: dict[str, Any]) -> dict[str, Any]:
         if "resource" in entry:
             parsed(entry["resource"])
     return document
+
+
+def references(value: Any, found: set[str] | None = None) -> set[str]:
+    """Every literal reference in a document (not contained ``#`` ones)."""
+    found = set() if found is None else found
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            found.add(ref)
+        for item in value.values():
+            references(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            references(item, found)
+    return found
+
+
+def assert_references_resolve(bundle: dict[str, Any]) -> None:
+    """Every reference in the bundle names one of its entries."""
+    urls = {entry["fullUrl"].split("/fhir/", 1)[1] for entry in bundle["entry"]}
+    assert references([entry["resource"] for entry in bundle["entry"]]) <= urls

@@ -10,12 +10,13 @@ from rest_framework.test import APIClient
 
 from clinic.models import AuditEvent
 from diary.models import DiaryEntry
+from diary.trends.services import trends_recompute_now
 from fhir_export import services
 from fhir_export.search import PARAMETERS
 from fhir_export.sources import RESOURCE_TYPES
 from tests.factories import PatientFactory
 from tests.fhir_export.conftest import diary_entry
-from tests.fhir_export.fhir import parsed, valid
+from tests.fhir_export.fhir import assert_references_resolve, parsed, valid
 
 FHIR_JSON = "application/fhir+json"
 
@@ -23,25 +24,6 @@ FHIR_JSON = "application/fhir+json"
 def path_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
-
-
-def references(value, found=None) -> set[str]:
-    found = set() if found is None else found
-    if isinstance(value, dict):
-        ref = value.get("reference")
-        if isinstance(ref, str) and not ref.startswith("#"):
-            found.add(ref)
-        for item in value.values():
-            references(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            references(item, found)
-    return found
-
-
-def assert_references_resolve(bundle: dict) -> None:
-    urls = {entry["fullUrl"].split("/fhir/", 1)[1] for entry in bundle["entry"]}
-    assert references([entry["resource"] for entry in bundle["entry"]]) <= urls
 
 
 # --- CapabilityStatement -------------------------------------------------------------------------
@@ -264,6 +246,8 @@ def test_category_code_and_id_filters(ehr_api, full_patient):
         "spasticity_nrs",
         "gas_level",
         "gas_t_score",
+        "week",  # the diary summaries
+        "month",
     }
     assert [e["resource"]["id"][:10] for e in activity["entry"]] == ["adherence-"]
     assert nrs["total"] == 1
@@ -381,12 +365,16 @@ def test_search_pages_cost_the_same_whatever_their_size(ehr_api, patient, django
     api = ehr_api()  # auth: 1 query (token), audit: 1 insert
     for _ in range(3):
         diary_entry(patient)
-    with django_assert_num_queries(10):  # token, 4 sources x (count + page), audit
+    trends_recompute_now(patient=patient)
+    # token, 5 sources x (count + page), the summaries' diary entries, audit
+    with django_assert_num_queries(13):
         api.get("/fhir/Observation?_count=50")
-    for _ in range(30):
-        diary_entry(patient)
-    with django_assert_num_queries(10):
-        api.get("/fhir/Observation?_count=50")
+    for day in range(30):
+        diary_entry(patient, when=datetime(2026, 10, 1, 9, tzinfo=UTC) + timedelta(days=day))
+    trends_recompute_now(patient=patient)
+    with django_assert_num_queries(13):
+        body = api.get("/fhir/Observation?_count=50").json()
+    assert sum(e["resource"]["id"].startswith("trend-") for e in body["entry"]) > 4
 
 
 def test_plan_searches_prefetch_instead_of_querying_per_row(ehr_api, clinic, django_assert_num_queries):
@@ -404,10 +392,13 @@ def test_plan_searches_prefetch_instead_of_querying_per_row(ehr_api, clinic, dja
 def test_everything_costs_a_fixed_number_of_queries(ehr_api, full_patient, django_assert_num_queries):
     api = ehr_api()
     diary_entry(full_patient)
-    with django_assert_num_queries(24) as first:  # token, patient, 17 source reads, 5 prefetches, audit
+    trends_recompute_now(patient=full_patient)
+    # token, patient, 18 source reads, 5 prefetches, the trend summaries' diary entries, audit
+    with django_assert_num_queries(26) as first:
         api.get(f"/fhir/Patient/{full_patient.pk}/$everything")
-    for _ in range(10):
-        diary_entry(full_patient)
+    for day in range(10):
+        diary_entry(full_patient, when=datetime(2026, 9, 1, 9, tzinfo=UTC) + timedelta(days=3 * day))
+    trends_recompute_now(patient=full_patient)
     with django_assert_num_queries(len(first.captured_queries)):
         api.get(f"/fhir/Patient/{full_patient.pk}/$everything")
 
@@ -460,7 +451,9 @@ def test_observation_bundle_is_served_ready_with_caching_headers(ehr_api, full_p
     assert bundle["type"] == "collection"
     assert_references_resolve(bundle)
     observations = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
-    assert {o["effectiveDateTime"][:7] for o in observations} == {"2026-11"}
+    days = [o.get("effectiveDateTime") or o["effectivePeriod"]["start"] for o in observations]
+    assert {day[:7] for day in days} == {"2026-11"}
+    assert {o["code"]["coding"][-1]["code"] for o in observations if "effectivePeriod" in o} == {"week", "month"}
     assert response["Cache-Control"].startswith("private, max-age=")
     assert api.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
 
