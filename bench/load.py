@@ -19,7 +19,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.common import DEFAULT_DATABASE_URL, ROOT, bench_env, free_port, gunicorn, setup_django
+from bench.common import (
+    DEFAULT_DATABASE_URL,
+    ROOT,
+    bench_env,
+    free_port,
+    gunicorn,
+    recreate_database,
+    setup_django,
+)
 from bench.export import access_token, ehr_client
 
 BENCH_DATABASE_URL = DEFAULT_DATABASE_URL.rsplit("/", 1)[0] + "/spasticity_load_bench"
@@ -174,6 +182,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
+    recreate_database(BENCH_DATABASE_URL)  # each run from the same empty start
     setup_django(BENCH_DATABASE_URL)
     import redis
     import requests

@@ -74,7 +74,12 @@ def search_page(search: Search, clinic_id: int, today: date | None = None) -> Pa
     # Walking backwards is walking forwards in the reversed order.
     descending = search.descending != backwards
     fetched: list[tuple[tuple[Any, ...], int, Source, Model]] = []
-    for rank, source, qs in matching:
+    # Unsorted, a type's sources follow one another (the key starts with the rank): once the
+    # sources before have filled the page, the later ones cannot be on it and are not queried.
+    unsorted = search.sort is None
+    for rank, source, qs in reversed(matching) if unsorted and descending else matching:
+        if unsorted and len(fetched) > search.count:
+            break
         path = _sort_path(source, search)
         if cursor is not None:
             condition = _beyond(source, rank, path, cursor, later=not descending)

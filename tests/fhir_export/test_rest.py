@@ -189,6 +189,27 @@ def test_pages_cover_every_match_once_with_total_and_links(ehr_api, entries, pat
     assert pages[0]["link"][0]["relation"] == "self"
 
 
+def test_unsorted_pages_walk_across_every_source_both_ways(ehr_api, full_patient, django_assert_num_queries):
+    for day in range(6):
+        diary_entry(full_patient, when=datetime(2026, 10, 5, 9, tzinfo=UTC) + timedelta(days=day))
+    trends_recompute_now(patient=full_patient)
+    api = ehr_api()
+    everything = ids(api.get("/fhir/Observation?_count=500").json())
+
+    pages = walk(api, "/fhir/Observation?_count=3")
+    back, url = [], next(path_of(link["url"]) for link in pages[-1]["link"] if link["relation"] == "previous")
+    while url:
+        page = api.get(url).json()
+        back.insert(0, ids(page))
+        url = next((path_of(link["url"]) for link in page["link"] if link["relation"] == "previous"), "")
+    with django_assert_num_queries(3):  # token, one page of diary entries, audit: the other sources wait
+        api.get("/fhir/Observation?_count=3&_total=none")
+
+    assert [i for page in pages for i in ids(page)] == everything
+    assert [i for page in back for i in page] == everything[: -len(ids(pages[-1]))]
+    assert {i.split("-")[0] for i in everything} >= {"adherence", "gas", "trend"}
+
+
 def test_date_sort_both_ways_and_previous_links_walk_back(ehr_api, entries, patient):
     api = ehr_api()
     ascending = [
