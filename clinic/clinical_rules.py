@@ -5,6 +5,7 @@ a word (a drug's label maximum, a toxin's session maximum) or cited beside it he
 call these and decide what a breach means (refuse, or accept with a recorded override).
 """
 
+import calendar
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -74,20 +75,33 @@ class PastSession:
     total_units: Decimal
 
 
+def months_before(day: date, months: int) -> date:
+    """The same day of the month ``months`` earlier, clamped to the end of a shorter month."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    last_day = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day.day, last_day))
+
+
 def toxin_session_breaches(
     *,
     product: str,
     injected_on: date,
     injections: Sequence[Injection],
     units_per_ml: Decimal | None,
-    earlier_sessions: Iterable[PastSession],
+    other_sessions: Iterable[PastSession],
 ) -> list[RuleBreach]:
     """Label limits a session would exceed: units per session and per limb, the cumulative window,
-    the re-treatment interval, the volume per injection point, and use off label."""
+    the re-treatment interval, the volume per injection point, and use off label.
+
+    ``other_sessions`` are the patient's other sessions that count, before and after this one: a
+    session recorded late (dated before sessions already on record) is held to the same limits.
+    """
     attrs = BOTULINUM_PRODUCTS[product].attrs
     source = attrs["limit_source"]
     label = BOTULINUM_PRODUCTS[product].label
     total = sum((i.units for i in injections), Decimal(0))
+    others = list(other_sessions)
     breaches = []
     if attrs.get("off_label_for_spasticity"):
         breaches.append(RuleBreach("product", f"{label} has no spasticity indication ({source})."))
@@ -103,30 +117,10 @@ def toxin_session_breaches(
             breaches.append(
                 RuleBreach("sites", f"{plain(limb_total)} U in the {limb} limb is above {limb_maximum} U ({source}).")
             )
-    same_product = [s for s in earlier_sessions if s.product == product and s.injected_on <= injected_on]
-    window = attrs.get("cumulative_days")
-    if window is not None and maximum is not None:
-        window_start = injected_on - timedelta(days=window)
-        cumulative = total + sum((s.total_units for s in same_product if s.injected_on > window_start), Decimal(0))
-        if cumulative > maximum and total <= maximum:
-            breaches.append(
-                RuleBreach(
-                    "sites",
-                    f"{plain(cumulative)} U within {window // 7} weeks (since {window_start}) "
-                    f"is above {maximum} U ({source}).",
-                )
-            )
-    last = max((s.injected_on for s in earlier_sessions if s.injected_on <= injected_on), default=None)
-    if last is not None:
-        allowed = last + timedelta(days=attrs["min_interval_days"])
-        if injected_on < allowed:
-            breaches.append(
-                RuleBreach(
-                    "injected_on",
-                    f"The last session was on {last}; the next is allowed from {allowed} "
-                    f"({attrs['min_interval_days'] // 7} weeks; {source}).",
-                )
-            )
+    months = attrs.get("cumulative_months")
+    if months is not None and maximum is not None and total <= maximum:
+        breaches.extend(_cumulative_breaches(product, injected_on, total, others, months, maximum, source))
+    breaches.extend(_interval_breaches(product, injected_on, others))
     max_ml = attrs.get("max_ml_per_injection_point")
     if max_ml is not None and units_per_ml:
         for injection in injections:
@@ -139,6 +133,66 @@ def toxin_session_breaches(
                         f"{max_ml} mL ({source}).",
                     )
                 )
+    return breaches
+
+
+def _cumulative_breaches(
+    product: str,
+    injected_on: date,
+    total: Decimal,
+    others: Sequence[PastSession],
+    months: int,
+    maximum: int,
+    source: str,
+) -> list[RuleBreach]:
+    """Every window of ``months`` calendar months that holds the new session stays within the
+    maximum. A window ending on day E counts the sessions after E minus ``months`` up to E; its
+    total only grows on a session's day, so the windows ending on the new session and on each
+    later session that still counts it are all there is to check."""
+    same = [s for s in others if s.product == product]
+    later = {s.injected_on for s in same if s.injected_on > injected_on > months_before(s.injected_on, months)}
+    for end in sorted({injected_on} | later):
+        start = months_before(end, months)
+        cumulative = total + sum((s.total_units for s in same if start < s.injected_on <= end), Decimal(0))
+        if cumulative > maximum:
+            return [
+                RuleBreach(
+                    "sites",
+                    f"{plain(cumulative)} U in the {months} months from {start + timedelta(days=1)} to {end} "
+                    f"is above {maximum} U ({source}).",
+                )
+            ]
+    return []
+
+
+def _interval_breaches(product: str, injected_on: date, others: Sequence[PastSession]) -> list[RuleBreach]:
+    """The re-treatment interval on both sides: after the nearest session on or before this one
+    (this session's product decides), and before the nearest later one (that one's product decides)."""
+    breaches = []
+    previous = max((s.injected_on for s in others if s.injected_on <= injected_on), default=None)
+    if previous is not None:
+        interval = BOTULINUM_PRODUCTS[product].attrs["min_interval_days"]
+        allowed = previous + timedelta(days=interval)
+        if injected_on < allowed:
+            breaches.append(
+                RuleBreach(
+                    "injected_on",
+                    f"The last session was on {previous}; the next is allowed from {allowed} "
+                    f"({interval // 7} weeks; {BOTULINUM_PRODUCTS[product].attrs['limit_source']}).",
+                )
+            )
+    following = min((s for s in others if s.injected_on > injected_on), key=lambda s: s.injected_on, default=None)
+    if following is not None:
+        attrs = BOTULINUM_PRODUCTS[following.product].attrs
+        latest = following.injected_on - timedelta(days=attrs["min_interval_days"])
+        if injected_on > latest:
+            breaches.append(
+                RuleBreach(
+                    "injected_on",
+                    f"A later session is on record on {following.injected_on}; a session before it must be "
+                    f"on or before {latest} ({attrs['min_interval_days'] // 7} weeks; {attrs['limit_source']}).",
+                )
+            )
     return breaches
 
 

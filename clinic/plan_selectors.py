@@ -9,14 +9,17 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from clinic import clinical_rules
 from clinic.models import (
     BotulinumSession,
     Goal,
+    ItbAlarmSetting,
     ItbDose,
     ItbPump,
     ItbRefill,
@@ -28,6 +31,11 @@ from clinic.models import (
     TherapyPlan,
     TherapyPlanVersion,
 )
+
+
+def patient_today(patient: Patient, now: Any = None) -> date:
+    """Today where the patient lives: plan versions take effect on the patient's calendar day."""
+    return (now or timezone.now()).astimezone(ZoneInfo(patient.time_zone)).date()
 
 
 class Dated(Protocol):
@@ -51,13 +59,23 @@ def upcoming_versions(versions: Iterable[V], day: date) -> list[V]:
     )
 
 
+def dosing_from(doses: Iterable[MedicationDose], day: date) -> date | None:
+    """The first day on or after ``day`` on which a dose (not a stop) of the regimen is in force."""
+    in_force = sorted((d for d in doses if d.superseded_at is None), key=lambda d: d.effective_from)
+    for index, dose in enumerate(in_force):
+        ends = in_force[index + 1].effective_from if index + 1 < len(in_force) else None
+        if not dose.stopped and (ends is None or ends > day):
+            return max(dose.effective_from, day)
+    return None
+
+
 # --- Histories, with everything their API shapes show ------------------------------------------------
 
 
 def medication_regimens_of(patient: Patient) -> QuerySet[MedicationRegimen]:
     return (
         MedicationRegimen.objects.filter(patient=patient)
-        .select_related("created_by")
+        .select_related("created_by", "patient")
         .prefetch_related(Prefetch("doses", queryset=MedicationDose.objects.select_related("created_by")))
         .order_by("created_at")
     )
@@ -66,8 +84,10 @@ def medication_regimens_of(patient: Patient) -> QuerySet[MedicationRegimen]:
 def itb_pumps_of(patient: Patient) -> QuerySet[ItbPump]:
     return (
         ItbPump.objects.filter(patient=patient)
+        .select_related("patient")
         .prefetch_related(
             Prefetch("doses", queryset=ItbDose.objects.select_related("created_by")),
+            Prefetch("alarm_settings", queryset=ItbAlarmSetting.objects.select_related("created_by")),
             Prefetch("refills", queryset=ItbRefill.objects.select_related("performed_by")),
         )
         .order_by("-implanted_on")
@@ -86,6 +106,7 @@ def botulinum_sessions_of(patient: Patient) -> QuerySet[BotulinumSession]:
 def therapy_plans_of(patient: Patient) -> QuerySet[TherapyPlan]:
     return (
         TherapyPlan.objects.filter(patient=patient)
+        .select_related("patient")
         .prefetch_related(
             Prefetch(
                 "versions",
@@ -99,6 +120,7 @@ def therapy_plans_of(patient: Patient) -> QuerySet[TherapyPlan]:
 def orthotic_plans_of(patient: Patient) -> QuerySet[OrthoticPlan]:
     return (
         OrthoticPlan.objects.filter(patient=patient)
+        .select_related("patient")
         .prefetch_related(Prefetch("versions", queryset=OrthoticPlanVersion.objects.select_related("created_by")))
         .order_by("created_at")
     )
@@ -124,8 +146,18 @@ class PumpStatus:
     booked_refill_after_alarm: bool
 
 
+def alarm_ml_on(pump: ItbPump, day: date) -> Decimal:
+    """The alarm volume programmed on ``day`` (alarm settings prefetched)."""
+    setting = version_on(pump.alarm_settings.all(), day)
+    return setting.alarm_ml if setting is not None else pump.alarm_ml
+
+
 def pump_status(pump: ItbPump, today: date) -> PumpStatus:
-    """The pump's dose today and its reservoir projection (doses and refills prefetched)."""
+    """The pump's dose today and its reservoir projection (doses, alarm settings and refills prefetched).
+
+    Alarm volumes are never set ahead, so the one programmed today is the one the pump will
+    alarm at for the rest of the cycle.
+    """
     doses = [d for d in pump.doses.all() if d.superseded_at is None]
     refills = list(pump.refills.all())
     last_refill = max(refills, key=lambda r: (r.refilled_on, r.created_at), default=None)
@@ -136,7 +168,7 @@ def pump_status(pump: ItbPump, today: date) -> PumpStatus:
         refilled_on=last_refill.refilled_on,
         volume_ml=last_refill.volume_ml,
         concentration_mcg_per_ml=last_refill.concentration_mcg_per_ml,
-        alarm_ml=pump.alarm_ml,
+        alarm_ml=alarm_ml_on(pump, today),
         doses=[(d.effective_from, d.daily_dose_mcg) for d in doses],
         today=today,
     )
@@ -154,13 +186,14 @@ def pump_status(pump: ItbPump, today: date) -> PumpStatus:
     )
 
 
-def active_pumps_with_refills(today: date) -> QuerySet[ItbPump]:
-    """Implanted pumps of active patients, with what ``pump_status`` needs (for the reminder job)."""
+def active_pumps_with_refills(around: date) -> QuerySet[ItbPump]:
+    """Pumps of active patients that may be implanted on ``around`` in some time zone (a day
+    either side), with what ``pump_status`` needs; the caller checks each on the patient's day."""
     return (
-        ItbPump.objects.filter(implanted_on__lte=today, patient__is_active=True)
-        .exclude(explanted_on__lte=today)
+        ItbPump.objects.filter(implanted_on__lte=around + timedelta(days=1), patient__is_active=True)
+        .exclude(explanted_on__lte=around - timedelta(days=1))
         .select_related("patient")
-        .prefetch_related("doses", "refills")
+        .prefetch_related("doses", "alarm_settings", "refills")
     )
 
 

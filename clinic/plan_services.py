@@ -2,9 +2,12 @@
 
 Common rules of versioned items (see ``clinic.models.plans``):
 
-- a change takes effect on its date and never before the version already in force today, so
-  what a patient actually took is never rewritten; it supersedes the versions dated on or
-  after it that are still to come (the rest of a titration);
+- a change takes effect on its date and never on or before the day of the version already in
+  force today, so what a patient actually took is never rewritten; it supersedes the versions
+  dated on or after it that are still to come (the rest of a titration). The one exception is
+  a same-day correction: a version that started today may be replaced by a change dated today;
+- "today" is the patient's calendar day, in their time zone;
+- a change needs a reason, kept on the version;
 - every change bumps the item's ``revision``; a client that sends ``expected_revision`` (from
   ``If-Match``) and is out of date gets ``PlanChanged`` (412);
 - a limit from ``clinical_rules`` refuses the change unless a clinician records an override
@@ -23,11 +26,13 @@ from django.utils import timezone
 
 from clinic import clinical_rules, plan_selectors
 from clinic.audit import audit_record
+from clinic.clinical_rules import plain
 from clinic.models import (
     BotulinumSession,
     Goal,
     GoalRating,
     InjectionSite,
+    ItbAlarmSetting,
     ItbDose,
     ItbPump,
     ItbRefill,
@@ -96,6 +101,12 @@ def _check_override(breaches: list[clinical_rules.RuleBreach], override_reason: 
         raise PermissionDenied("Only a clinician can override a safety limit.")
 
 
+def _require_reason(reason: str) -> None:
+    """A change is a new version with a date and a reason (the issue); an empty one is refused."""
+    if not reason.strip():
+        raise ValidationError({"reason": ["Say why: a change is kept with its reason."]})
+
+
 def _locked(item: Any, expected_revision: int | None) -> Any:
     locked = type(item)._default_manager.select_for_update().get(pk=item.pk)
     if expected_revision is not None and locked.revision != expected_revision:
@@ -108,22 +119,34 @@ def _bump(item: Any) -> None:
     item.save(update_fields=["revision", "updated_at"] if hasattr(item, "updated_at") else ["revision"])
 
 
-def _check_date(name: str, day: date, *, future_ok: bool = True) -> None:
-    today = timezone.localdate()
+def _check_date(name: str, day: date, today: date, *, future_ok: bool = True) -> None:
     if day > today + timedelta(days=MAX_DAYS_AHEAD if future_ok else 0):
         raise ValidationError({name: ["This date is too far ahead." if future_ok else "This date is in the future."]})
     if day < today - timedelta(days=10 * 366):
         raise ValidationError({name: ["This date is too long ago."]})
 
 
-def _supersede_from(versions: Any, effective_from: date, field_name: str = "effective_from") -> int:
-    """Make room for a change dated ``effective_from``: refuse one dated before the version in
-    force today, and supersede the in-force versions dated on or after it."""
-    today = timezone.localdate()
+def _supersede_from(versions: Any, effective_from: date, today: date, field_name: str = "effective_from") -> int:
+    """Make room for a change dated ``effective_from``: supersede the in-force versions dated on
+    or after it, which must all be still to come.
+
+    A change dated before the version in force today, or on its day once that day has passed,
+    would rewrite what the patient already took: refused. A change dated today may replace a
+    version that started today (a same-day correction; the replaced version stays listed).
+    """
     current = plan_selectors.version_on(list(versions.in_force()), today)
     if current is not None and effective_from < current.effective_from:
         raise ValidationError(
             {field_name: [f"A change cannot take effect before the version in force since {current.effective_from}."]}
+        )
+    if current is not None and effective_from == current.effective_from < today:
+        raise ValidationError(
+            {
+                field_name: [
+                    f"The version of {current.effective_from} has taken effect and stays in the history: "
+                    f"date the change from a later day (from {today} to change it from today)."
+                ]
+            }
         )
     return versions.in_force().filter(effective_from__gte=effective_from).update(superseded_at=timezone.now())
 
@@ -139,7 +162,7 @@ class DoseStep:
     times_of_day: tuple[str, ...] = ()
 
 
-def _check_steps(drug: str, steps: Sequence[DoseStep]) -> list[clinical_rules.RuleBreach]:
+def _check_steps(drug: str, steps: Sequence[DoseStep], today: date) -> list[clinical_rules.RuleBreach]:
     if not steps:
         raise ValidationError({"steps": ["Give at least one dose."]})
     dates = [step.effective_from for step in steps]
@@ -147,7 +170,7 @@ def _check_steps(drug: str, steps: Sequence[DoseStep]) -> list[clinical_rules.Ru
         raise ValidationError({"steps": ["Each step needs a later start date than the one before."]})
     breaches = []
     for index, step in enumerate(steps):
-        _check_date("start_date", step.effective_from)
+        _check_date("start_date", step.effective_from, today)
         if step.times_of_day and len(step.times_of_day) != step.times_per_day:
             raise ValidationError({"times_of_day": [f"Step {index + 1}: give one time for each of the daily doses."]})
         breaches.extend(clinical_rules.oral_dose_breaches(drug, step.dose_mg, step.times_per_day))
@@ -172,19 +195,46 @@ def _add_doses(
     )
 
 
+def _check_one_regimen_per_drug(
+    patient: Patient, drug: str, from_day: date, field_name: str, exclude: MedicationRegimen | None = None
+) -> None:
+    """Refuse doses from ``from_day`` on while another regimen of the same drug is dosed then.
+
+    Two lines of one drug would each pass the label maximum while their sum does not (two
+    baclofen lines of 60 mg a day are 120 mg, above 80 mg [DBAC]), and a patient reading two
+    lines may take both. One regimen per drug on any day keeps the daily total checkable.
+    """
+    others = MedicationRegimen.objects.filter(patient=patient, drug=drug).prefetch_related("doses")
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    for other in others:
+        overlap = plan_selectors.dosing_from(other.doses.all(), from_day)
+        if overlap is not None:
+            raise ValidationError(
+                {
+                    field_name: [
+                        f"{ORAL_DRUGS[drug].label} is already prescribed in another regimen, dosed on {overlap}: "
+                        f"change that regimen instead, or stop it from {from_day} first."
+                    ]
+                }
+            )
+
+
+def _overridden(breaches: list[clinical_rules.RuleBreach]) -> list[str]:
+    return [b.message for b in breaches]
+
+
 @transaction.atomic
 def medication_start(
     *, actor: User, patient: Patient, drug: str, steps: Sequence[DoseStep], reason: str = "", override_reason: str = ""
 ) -> PlanChange:
     """Prescribe a drug: one dose, or titration steps that each take effect on their date."""
     require(actor, PRESCRIBERS, "prescribe", patient)
-    Patient.objects.select_for_update().get(pk=patient.pk)  # one new regimen per drug, even when racing
-    if any(
-        (dose := plan_selectors.version_on(r.doses.all(), timezone.localdate())) is None or not dose.stopped
-        for r in MedicationRegimen.objects.filter(patient=patient, drug=drug).prefetch_related("doses")
-    ):
-        raise ValidationError({"drug": [f"{ORAL_DRUGS[drug].label} is already prescribed: change its dose instead."]})
-    _check_override(_check_steps(drug, steps), override_reason, actor)
+    Patient.objects.select_for_update().get(pk=patient.pk)  # one regimen per drug, even when racing
+    today = plan_selectors.patient_today(patient)
+    breaches = _check_steps(drug, steps, today)
+    _check_one_regimen_per_drug(patient, drug, steps[0].effective_from, "drug")
+    _check_override(breaches, override_reason, actor)
     regimen = MedicationRegimen.objects.create(patient=patient, drug=drug, created_by=actor)
     _add_doses(regimen, steps, actor=actor, reason=reason, override_reason=override_reason)
     audit_record(
@@ -193,7 +243,12 @@ def medication_start(
         action="create",
         resource_type="medication_regimen",
         resource_id=regimen.pk,
-        detail={"drug": drug, "steps": len(steps), "override_reason": override_reason},
+        detail={
+            "drug": drug,
+            "steps": len(steps),
+            "overridden": _overridden(breaches),
+            "override_reason": override_reason,
+        },
     )
     _trends_stale(patient.pk, steps[0].effective_from)
     return PlanChange(regimen)
@@ -211,9 +266,14 @@ def medication_change(
 ) -> PlanChange:
     """Change the dose from a date (or set new titration steps); later pending steps are superseded."""
     require(actor, PRESCRIBERS, "change a prescription", regimen.patient)
+    patient = Patient.objects.select_for_update().get(pk=regimen.patient_id)  # as medication_start
     regimen = _locked(regimen, expected_revision)
-    _check_override(_check_steps(regimen.drug, steps), override_reason, actor)
-    superseded = _supersede_from(regimen.doses.all(), steps[0].effective_from, "start_date")
+    _require_reason(reason)
+    today = plan_selectors.patient_today(patient)
+    breaches = _check_steps(regimen.drug, steps, today)
+    _check_one_regimen_per_drug(patient, regimen.drug, steps[0].effective_from, "start_date", exclude=regimen)
+    _check_override(breaches, override_reason, actor)
+    superseded = _supersede_from(regimen.doses.all(), steps[0].effective_from, today, "start_date")
     _add_doses(regimen, steps, actor=actor, reason=reason, override_reason=override_reason)
     _bump(regimen)
     audit_record(
@@ -222,7 +282,15 @@ def medication_change(
         action="update",
         resource_type="medication_regimen",
         resource_id=regimen.pk,
-        detail={"steps": len(steps), "superseded": superseded, "override_reason": override_reason},
+        detail={
+            "steps": len(steps),
+            "effective_from": steps[0].effective_from.isoformat(),
+            "daily_mg": [plain(step.dose_mg * step.times_per_day) for step in steps],
+            "superseded": superseded,
+            "overridden": _overridden(breaches),
+            "override_reason": override_reason,
+            "reason": reason,
+        },
     )
     _trends_stale(regimen.patient_id, steps[0].effective_from)
     return PlanChange(regimen)
@@ -239,6 +307,13 @@ def _check_concentration(concentration: int) -> None:
         )
 
 
+def _check_fill(pump: ItbPump, volume_ml: Decimal, alarm_ml: Decimal, field_name: str) -> None:
+    if volume_ml > pump.reservoir_ml:
+        raise ValidationError({field_name: [f"The reservoir holds {pump.reservoir_ml} mL."]})
+    if volume_ml <= alarm_ml:
+        raise ValidationError({field_name: [f"At or below the {alarm_ml} mL alarm volume the pump alarms at once."]})
+
+
 @transaction.atomic
 def itb_pump_implant(
     *,
@@ -249,20 +324,24 @@ def itb_pump_implant(
     alarm_ml: Decimal,
     implanted_on: date,
     daily_dose_mcg: Decimal,
+    fill_volume_ml: Decimal,
+    concentration_mcg_per_ml: int,
     serial_number: str = "",
     reason: str = "",
 ) -> PlanChange:
-    """Record an implanted pump and its starting daily dose."""
+    """Record an implanted pump, its starting daily dose and alarm volume, and the fill it was
+    implanted with, which is its first refill: the reservoir projection starts from the implant."""
     require(actor, PRESCRIBERS, "record a pump", patient)
     Patient.objects.select_for_update().get(pk=patient.pk)
-    _check_date("implanted_on", implanted_on, future_ok=False)
+    _check_date("implanted_on", implanted_on, plan_selectors.patient_today(patient), future_ok=False)
+    _check_concentration(concentration_mcg_per_ml)
     if alarm_ml >= reservoir_ml:
         raise ValidationError({"alarm_ml": ["The alarm volume must be below the reservoir volume."]})
     if any(p.is_active_on(implanted_on) for p in ItbPump.objects.filter(patient=patient)):
         raise ValidationError(
             {"implanted_on": ["The patient already has a pump on that day: record its explant first."]}
         )
-    pump = ItbPump.objects.create(
+    pump = ItbPump(
         patient=patient,
         model=model,
         serial_number=serial_number,
@@ -271,8 +350,21 @@ def itb_pump_implant(
         implanted_on=implanted_on,
         created_by=actor,
     )
+    _check_fill(pump, fill_volume_ml, alarm_ml, "fill_volume_ml")
+    pump.save()
     ItbDose.objects.create(
         pump=pump, effective_from=implanted_on, daily_dose_mcg=daily_dose_mcg, reason=reason, created_by=actor
+    )
+    ItbAlarmSetting.objects.create(
+        pump=pump, effective_from=implanted_on, alarm_ml=alarm_ml, reason=reason, created_by=actor
+    )
+    ItbRefill.objects.create(
+        pump=pump,
+        refilled_on=implanted_on,
+        volume_ml=fill_volume_ml,
+        concentration_mcg_per_ml=concentration_mcg_per_ml,
+        notes="Filled at implant.",
+        performed_by=actor,
     )
     audit_record(
         actor=actor,
@@ -280,10 +372,20 @@ def itb_pump_implant(
         action="create",
         resource_type="itb_pump",
         resource_id=pump.pk,
-        detail={"daily_dose_mcg": str(daily_dose_mcg), "reservoir_ml": str(reservoir_ml)},
+        detail={
+            "daily_dose_mcg": str(daily_dose_mcg),
+            "reservoir_ml": str(reservoir_ml),
+            "alarm_ml": str(alarm_ml),
+            "fill_volume_ml": str(fill_volume_ml),
+            "concentration": concentration_mcg_per_ml,
+        },
     )
     _trends_stale(patient.pk, implanted_on)
     return PlanChange(pump)
+
+
+def _pump_status_now(pump: ItbPump, today: date) -> plan_selectors.PumpStatus:
+    return plan_selectors.pump_status(plan_selectors.itb_pumps_of(pump.patient).get(pk=pump.pk), today)
 
 
 @transaction.atomic
@@ -301,12 +403,13 @@ def itb_dose_change(
     the clinic alerted to check the reservoir now."""
     require(actor, PRESCRIBERS, "change a pump dose", pump.patient)
     pump = _locked(pump, expected_revision)
-    _check_date("effective_from", effective_from)
+    _require_reason(reason)
+    today = plan_selectors.patient_today(pump.patient)
+    _check_date("effective_from", effective_from, today)
     if not pump.is_active_on(effective_from):
         raise ValidationError({"effective_from": ["The pump is not implanted on that day."]})
-    today = timezone.localdate()
-    before = plan_selectors.pump_status(plan_selectors.itb_pumps_of(pump.patient).get(pk=pump.pk), today)
-    _supersede_from(pump.doses.all(), effective_from)
+    before = _pump_status_now(pump, today)
+    _supersede_from(pump.doses.all(), effective_from, today)
     ItbDose.objects.create(
         pump=pump, effective_from=effective_from, daily_dose_mcg=daily_dose_mcg, reason=reason, created_by=actor
     )
@@ -317,9 +420,9 @@ def itb_dose_change(
         action="update",
         resource_type="itb_pump",
         resource_id=pump.pk,
-        detail={"daily_dose_mcg": str(daily_dose_mcg), "effective_from": effective_from.isoformat()},
+        detail={"daily_dose_mcg": str(daily_dose_mcg), "effective_from": effective_from.isoformat(), "reason": reason},
     )
-    status = plan_selectors.pump_status(plan_selectors.itb_pumps_of(pump.patient).get(pk=pump.pk), today)
+    status = _pump_status_now(pump, today)
     warnings = []
     was_ahead = before.projected_alarm_date is None or before.projected_alarm_date >= today
     if was_ahead and status.projected_alarm_date is not None and status.projected_alarm_date < today:
@@ -353,11 +456,12 @@ def itb_refill_record(
     residual_ml: Decimal | None = None,
     next_refill_booked_on: date | None = None,
     notes: str = "",
+    expected_revision: int | None = None,
 ) -> PlanChange:
     """Record a refill: the projection restarts from it, and a new reminder cycle begins."""
     require(actor, REFILLERS, "record a refill", pump.patient)
-    pump = _locked(pump, None)
-    _check_date("refilled_on", refilled_on, future_ok=False)
+    pump = _locked(pump, expected_revision)
+    _check_date("refilled_on", refilled_on, plan_selectors.patient_today(pump.patient), future_ok=False)
     _check_concentration(concentration_mcg_per_ml)
     if not pump.is_active_on(refilled_on):
         raise ValidationError({"refilled_on": ["The pump is not implanted on that day."]})
@@ -392,14 +496,35 @@ def itb_refill_record(
 
 @transaction.atomic
 def itb_pump_update(
-    *, actor: User, pump: ItbPump, alarm_ml: Decimal, reason: str, expected_revision: int | None = None
+    *,
+    actor: User,
+    pump: ItbPump,
+    alarm_ml: Decimal,
+    reason: str,
+    effective_from: date | None = None,
+    expected_revision: int | None = None,
 ) -> PlanChange:
-    """Reprogram the low-reservoir alarm volume (raising it prevented withdrawal in [NS04])."""
+    """Reprogram the low-reservoir alarm volume (raising it prevented withdrawal in [NS04]).
+
+    Each setting is a dated version listed with the pump. It is programmed into the pump on a
+    visit, so it takes effect that day or is recorded late, never ahead; the projection uses
+    the volume programmed today.
+    """
     require(actor, PRESCRIBERS, "reprogram a pump", pump.patient)
     pump = _locked(pump, expected_revision)
+    _require_reason(reason)
+    today = plan_selectors.patient_today(pump.patient)
+    effective_from = effective_from or today
+    _check_date("effective_from", effective_from, today, future_ok=False)
+    if not pump.is_active_on(effective_from):
+        raise ValidationError({"effective_from": ["The pump is not implanted on that day."]})
     if alarm_ml >= pump.reservoir_ml:
         raise ValidationError({"alarm_ml": ["The alarm volume must be below the reservoir volume."]})
-    previous = pump.alarm_ml
+    previous = plan_selectors.alarm_ml_on(pump, today)
+    _supersede_from(pump.alarm_settings.all(), effective_from, today)
+    ItbAlarmSetting.objects.create(
+        pump=pump, effective_from=effective_from, alarm_ml=alarm_ml, reason=reason, created_by=actor
+    )
     pump.alarm_ml = alarm_ml
     pump.revision += 1
     pump.save(update_fields=["alarm_ml", "revision", "updated_at"])
@@ -409,7 +534,11 @@ def itb_pump_update(
         action="update",
         resource_type="itb_pump",
         resource_id=pump.pk,
-        detail={"alarm_ml": [str(previous), str(alarm_ml)], "reason": reason},
+        detail={
+            "alarm_ml": [str(previous), str(alarm_ml)],
+            "effective_from": effective_from.isoformat(),
+            "reason": reason,
+        },
     )
     return PlanChange(pump)
 
@@ -421,7 +550,8 @@ def itb_pump_explant(
     """Record that the pump was removed; its history stays."""
     require(actor, PRESCRIBERS, "record an explant", pump.patient)
     pump = _locked(pump, expected_revision)
-    _check_date("explanted_on", explanted_on, future_ok=False)
+    _require_reason(reason)
+    _check_date("explanted_on", explanted_on, plan_selectors.patient_today(pump.patient), future_ok=False)
     if pump.explanted_on is not None or explanted_on < pump.implanted_on:
         raise ValidationError({"explanted_on": ["The pump is already explanted, or this is before its implant."]})
     pump.explanted_on = explanted_on
@@ -456,11 +586,12 @@ def botulinum_session_record(
     override_reason: str = "",
     notes: str = "",
 ) -> PlanChange:
-    """Record an injection session. Over the product's limits, or too soon after the last
-    session, it is refused unless the injecting clinician records an override reason."""
+    """Record an injection session. Over the product's limits, or closer than the re-treatment
+    interval to another session (before or after it: one may be recorded late), it is refused
+    unless the injecting clinician records an override reason."""
     require(actor, PRESCRIBERS, "record an injection session", patient)
-    Patient.objects.select_for_update().get(pk=patient.pk)  # interval checks see every earlier session
-    _check_date("injected_on", injected_on, future_ok=False)
+    Patient.objects.select_for_update().get(pk=patient.pk)  # interval checks see every other session
+    _check_date("injected_on", injected_on, plan_selectors.patient_today(patient), future_ok=False)
     if not injections:
         raise ValidationError({"sites": ["Give at least one injection site."]})
     places = [(i.muscle, i.side) for i in injections]
@@ -471,7 +602,7 @@ def botulinum_session_record(
         injected_on=injected_on,
         injections=injections,
         units_per_ml=units_per_ml,
-        earlier_sessions=plan_selectors.past_sessions(patient),
+        other_sessions=plan_selectors.past_sessions(patient),
     )
     _check_override(breaches, override_reason, actor)
     session = BotulinumSession.objects.create(
@@ -498,7 +629,7 @@ def botulinum_session_record(
         detail={
             "product": product,
             "total_units": str(sum((i.units for i in injections), Decimal(0))),
-            "overridden": [b.message for b in breaches],
+            "overridden": _overridden(breaches),
             "override_reason": override_reason,
         },
     )
@@ -510,16 +641,19 @@ def botulinum_session_record(
 
 
 @transaction.atomic
-def botulinum_session_void(*, actor: User, session: BotulinumSession, reason: str) -> PlanChange:
+def botulinum_session_void(
+    *, actor: User, session: BotulinumSession, reason: str, expected_revision: int | None = None
+) -> PlanChange:
     """Mark a session entered in error; it no longer counts for limits, intervals or trends."""
     require(actor, PRESCRIBERS, "void an injection session", session.patient)
+    session = _locked(session, expected_revision)
     if not reason.strip():
         raise ValidationError({"reason": ["Say why the session is void."]})
-    updated = BotulinumSession.objects.filter(pk=session.pk, voided_at__isnull=True).update(
-        voided_at=timezone.now(), voided_by=actor, void_reason=reason
-    )
-    if not updated:
+    if session.voided_at is not None:
         raise ValidationError({"": ["This session is already void."]})
+    session.voided_at, session.voided_by, session.void_reason = timezone.now(), actor, reason
+    session.revision += 1
+    session.save(update_fields=["voided_at", "voided_by", "void_reason", "revision"])
     audit_record(
         actor=actor,
         patient=session.patient,
@@ -528,7 +662,6 @@ def botulinum_session_void(*, actor: User, session: BotulinumSession, reason: st
         resource_id=session.pk,
         detail={"reason": reason},
     )
-    session.refresh_from_db()
     _trends_stale(session.patient_id, session.injected_on)
     return PlanChange(session)
 
@@ -584,7 +717,7 @@ def therapy_plan_create(
 ) -> PlanChange:
     """Write a physical or occupational therapy plan."""
     require(actor, THERAPY_WRITERS, "write therapy plans", patient)
-    _check_date("effective_from", effective_from)
+    _check_date("effective_from", effective_from, plan_selectors.patient_today(patient))
     plan = TherapyPlan.objects.create(patient=patient, discipline=discipline, title=title, created_by=actor)
     _add_therapy_version(plan, effective_from, activities, actor=actor, reason=reason)
     audit_record(
@@ -612,8 +745,10 @@ def therapy_plan_change(
     """Replace the plan's activities from a date; the earlier version stays in the history."""
     require(actor, THERAPY_WRITERS, "change therapy plans", plan.patient)
     plan = _locked(plan, expected_revision)
-    _check_date("effective_from", effective_from)
-    _supersede_from(plan.versions.all(), effective_from)
+    _require_reason(reason)
+    today = plan_selectors.patient_today(plan.patient)
+    _check_date("effective_from", effective_from, today)
+    _supersede_from(plan.versions.all(), effective_from, today)
     _add_therapy_version(plan, effective_from, activities, actor=actor, reason=reason)
     _bump(plan)
     audit_record(
@@ -622,7 +757,7 @@ def therapy_plan_change(
         action="update",
         resource_type="therapy_plan",
         resource_id=plan.pk,
-        detail={"activities": len(activities), "effective_from": effective_from.isoformat()},
+        detail={"activities": len(activities), "effective_from": effective_from.isoformat(), "reason": reason},
     )
     _trends_stale(plan.patient_id, effective_from)
     return PlanChange(plan)
@@ -663,7 +798,7 @@ def orthotic_plan_create(
 ) -> PlanChange:
     """Prescribe an orthosis, splint or serial cast and how to wear it."""
     require(actor, THERAPY_WRITERS, "write orthotic plans", patient)
-    _check_date("effective_from", effective_from)
+    _check_date("effective_from", effective_from, plan_selectors.patient_today(patient))
     plan = OrthoticPlan.objects.create(patient=patient, device=device, side=side, created_by=actor)
     _add_orthotic_version(plan, effective_from, wear, actor=actor, reason=reason)
     audit_record(actor=actor, patient=patient, action="create", resource_type="orthotic_plan", resource_id=plan.pk)
@@ -684,11 +819,20 @@ def orthotic_plan_change(
     """Change the wear schedule from a date."""
     require(actor, THERAPY_WRITERS, "change orthotic plans", plan.patient)
     plan = _locked(plan, expected_revision)
-    _check_date("effective_from", effective_from)
-    _supersede_from(plan.versions.all(), effective_from)
+    _require_reason(reason)
+    today = plan_selectors.patient_today(plan.patient)
+    _check_date("effective_from", effective_from, today)
+    _supersede_from(plan.versions.all(), effective_from, today)
     _add_orthotic_version(plan, effective_from, wear, actor=actor, reason=reason)
     _bump(plan)
-    audit_record(actor=actor, patient=plan.patient, action="update", resource_type="orthotic_plan", resource_id=plan.pk)
+    audit_record(
+        actor=actor,
+        patient=plan.patient,
+        action="update",
+        resource_type="orthotic_plan",
+        resource_id=plan.pk,
+        detail={"effective_from": effective_from.isoformat(), "reason": reason},
+    )
     _trends_stale(plan.patient_id, effective_from)
     return PlanChange(plan)
 
@@ -711,9 +855,11 @@ def plan_stop(
     writers, version_model, resource_type = _STOPPABLE[type(item)]
     require(actor, writers, "end this", item.patient)
     item = _locked(item, expected_revision)
-    _check_date("effective_from", effective_from)
+    _require_reason(reason)
+    today = plan_selectors.patient_today(item.patient)
+    _check_date("effective_from", effective_from, today)
     versions = version_model.objects.filter(**{_item_field(version_model): item})
-    _supersede_from(versions, effective_from)
+    _supersede_from(versions, effective_from, today)
     version_model.objects.create(
         **{_item_field(version_model): item},
         effective_from=effective_from,
@@ -760,7 +906,7 @@ def goal_create(
 ) -> PlanChange:
     """Set a goal in the patient's words with what each attainment level means [TS]."""
     require(actor, GOAL_WRITERS, "set goals", patient)
-    _check_date("set_on", set_on, future_ok=False)
+    _check_date("set_on", set_on, plan_selectors.patient_today(patient), future_ok=False)
     if sorted(levels) != sorted(GAS_LEVELS) or not all(text.strip() for text in levels.values()):
         raise ValidationError({"levels": ["Describe each of the five levels -2, -1, 0, 1 and 2."]})
     if baseline_level not in (-2, -1, 0, 1, 2):
@@ -780,11 +926,13 @@ def goal_create(
 
 
 @transaction.atomic
-def goal_rate(*, actor: User, goal: Goal, rated_on: date, level: int, note: str = "") -> PlanChange:
+def goal_rate(
+    *, actor: User, goal: Goal, rated_on: date, level: int, note: str = "", expected_revision: int | None = None
+) -> PlanChange:
     """Record the level reached on a day; one rating per goal and day."""
     require(actor, GOAL_WRITERS, "rate goals", goal.patient)
-    goal = _locked(goal, None)
-    _check_date("rated_on", rated_on, future_ok=False)
+    goal = _locked(goal, expected_revision)
+    _check_date("rated_on", rated_on, plan_selectors.patient_today(goal.patient), future_ok=False)
     if rated_on < goal.set_on:
         raise ValidationError({"rated_on": [f"The goal was set on {goal.set_on}."]})
     if goal.ratings.filter(rated_on=rated_on).exists():
@@ -816,5 +964,12 @@ def goal_close(
     goal.status, goal.closed_on = status, closed_on
     goal.revision += 1
     goal.save(update_fields=["status", "closed_on", "revision"])
-    audit_record(actor=actor, patient=goal.patient, action="close", resource_type="goal", resource_id=goal.pk)
+    audit_record(
+        actor=actor,
+        patient=goal.patient,
+        action="close",
+        resource_type="goal",
+        resource_id=goal.pk,
+        detail={"status": status, "closed_on": closed_on.isoformat()},
+    )
     return PlanChange(goal)

@@ -369,9 +369,10 @@ BOTULINUM_PRODUCTS = Vocabulary(
             (),
             {
                 "max_units_per_session": 400,
-                # "400 U cumulative in a 3-month interval", counted over the 12 weeks of the
-                # label's own re-treatment interval, so that the two statements agree.
-                "cumulative_days": 84,
+                # "400 U cumulative in a 3-month interval" [BTX] [BTXL]: three calendar months,
+                # longer than the 12-week re-treatment interval, so a session 12 weeks after a
+                # full one is allowed but cannot give another 400 U.
+                "cumulative_months": 3,
                 "min_interval_days": 84,
                 "limit_source": "BTX: 400 U cumulative in a 3-month interval; re-treatment generally at least 12 weeks",
             },

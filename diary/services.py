@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from clinic import plan_selectors
 from clinic.audit import audit_record
-from clinic.models import Patient, User
+from clinic.models import ItbRefill, Patient, User
 from config.celery_app import enqueue_on_commit
 from config.db import bulk_insert, insert_new
 from diary import tasks
@@ -198,43 +198,96 @@ def alert_raise(
     return alert, True
 
 
-def raise_pump_refill_reminders(*, today: date) -> int:
-    """Raise a reminder for every pump whose refill falls due within ITB_REMINDER_DAYS_AHEAD.
+def raise_pump_refill_reminders(*, now: datetime | None = None) -> int:
+    """Remind the clinic of pump refills falling due within ITB_REMINDER_DAYS_AHEAD, on each
+    patient's own calendar day. Safe to run any number of times; returns how many alerts it raised.
 
-    One reminder per pump and refill cycle (the dedupe key names the last refill), so the
-    daily job can run any number of times. Urgent once the projected alarm date has come.
+    Per pump and refill cycle (the last refill):
+
+    - a high reminder once the refill is due, keyed by the projected alarm date. A dose or
+      alarm change that brings the alarm date earlier raises a new reminder with the new dates
+      and resolves the stale one, so staff never work from dates that are too late; a change
+      that moves it later leaves the earlier dates standing, the safe side;
+    - an urgent alert once the alarm date has come with no refill: the reservoir is at its
+      alarm volume, and an empty pump means baclofen withdrawal [ITBL]. It has its own key, so
+      a reminder raised earlier in the cycle does not stand in for it, and it resolves that one.
     """
+    now = now or timezone.now()
+    open_reminders: dict[str, list[Alert]] = {}
+    for reminder in Alert.objects.filter(
+        kind=Alert.Kind.PUMP_REFILL_DUE, dedupe_key__startswith="pump_refill_due:"
+    ).exclude(status=Alert.Status.RESOLVED):
+        cycle = ":".join((reminder.dedupe_key or "").split(":")[1:3])  # pump and last refill
+        open_reminders.setdefault(cycle, []).append(reminder)
     raised = 0
-    for pump in plan_selectors.active_pumps_with_refills(today):
+    for pump in plan_selectors.active_pumps_with_refills(timezone.localdate(now)):
+        today = plan_selectors.patient_today(pump.patient, now)
         status = plan_selectors.pump_status(pump, today)
-        if status.refill_due_date is None or status.last_refill is None or status.projected_alarm_date is None:
+        alarm_on, due_on, refill = status.projected_alarm_date, status.refill_due_date, status.last_refill
+        if refill is None or alarm_on is None or due_on is None:
             continue
-        if (status.refill_due_date - today).days > settings.ITB_REMINDER_DAYS_AHEAD:
+        if (due_on - today).days > settings.ITB_REMINDER_DAYS_AHEAD:
             continue
-        overdue = status.projected_alarm_date <= today
-        _, created = alert_raise(
+        cycle = f"{pump.pk}:{refill.pk}"
+        reminders = open_reminders.get(cycle, [])
+        if alarm_on <= today:
+            priority, key = Alert.Priority.URGENT, f"pump_refill_overdue:{cycle}"
+            title = f"Pump reservoir at its alarm volume since {alarm_on}: refill now"
+        elif any(r.details.get("projected_alarm_date", "") <= alarm_on.isoformat() for r in reminders):
+            continue  # an open reminder already gives this date or an earlier one
+        else:
+            priority, key = Alert.Priority.HIGH, f"pump_refill_due:{cycle}:{alarm_on.isoformat()}"
+            title = f"Pump refill due by {due_on} (alarm projected {alarm_on})"
+        alert, created = alert_raise(
             patient=pump.patient,
             kind=Alert.Kind.PUMP_REFILL_DUE,
-            priority=Alert.Priority.URGENT if overdue else Alert.Priority.HIGH,
-            title=f"Pump refill due by {status.refill_due_date} (alarm projected {status.projected_alarm_date})",
-            details={
-                "pump_id": str(pump.pk),
-                "last_refill_on": status.last_refill.refilled_on.isoformat(),
-                "refill_due_date": status.refill_due_date.isoformat(),
-                "projected_alarm_date": status.projected_alarm_date.isoformat(),
-                "remaining_ml": str(status.remaining_ml),
-                "daily_dose_mcg": str(status.dose.daily_dose_mcg) if status.dose else None,
-                "booked_refill_on": (
-                    status.last_refill.next_refill_booked_on.isoformat()
-                    if status.last_refill.next_refill_booked_on
-                    else None
-                ),
-                "booked_refill_after_alarm": status.booked_refill_after_alarm,
-            },
-            dedupe_key=f"pump_refill_due:{pump.pk}:{status.last_refill.pk}",
+            priority=priority,
+            title=title,
+            details=_pump_reminder_details(status, refill, alarm_on, due_on),
+            dedupe_key=key,
         )
+        _supersede_reminders(reminders, by=alert, now=now)
         raised += created
     return raised
+
+
+def _pump_reminder_details(
+    status: plan_selectors.PumpStatus, refill: ItbRefill, alarm_on: date, due_on: date
+) -> dict[str, Any]:
+    return {
+        "pump_id": str(status.pump.pk),
+        "last_refill_on": refill.refilled_on.isoformat(),
+        "refill_due_date": due_on.isoformat(),
+        "projected_alarm_date": alarm_on.isoformat(),
+        "remaining_ml": str(status.remaining_ml),
+        "daily_dose_mcg": str(status.dose.daily_dose_mcg) if status.dose else None,
+        "booked_refill_on": refill.next_refill_booked_on.isoformat() if refill.next_refill_booked_on else None,
+        "booked_refill_after_alarm": status.booked_refill_after_alarm,
+    }
+
+
+def _supersede_reminders(reminders: Sequence[Alert], *, by: Alert, now: datetime) -> None:
+    """Resolve reminders whose dates a newer alert replaces, saying which, in the audit trail too."""
+    note = f"Superseded by the alert of {by.created_at:%Y-%m-%d}: {by.title}"
+    for reminder in reminders:
+        if reminder.pk == by.pk:
+            continue
+        updated = (
+            Alert.objects.filter(pk=reminder.pk)
+            .exclude(status=Alert.Status.RESOLVED)
+            .update(status=Alert.Status.RESOLVED, resolved_at=now, resolution_note=note)
+        )
+        if updated:
+            audit_record(
+                actor=None,
+                label="pump refill reminders",
+                patient_id=reminder.patient_id,
+                clinic_id=reminder.clinic_id,
+                action="resolve",
+                resource_type="alert",
+                resource_id=reminder.pk,
+                detail={"superseded_by": str(by.pk)},
+            )
 
 
 def urgent_advice(patient: Patient, alerts: Sequence[Alert]) -> dict[str, Any] | None:

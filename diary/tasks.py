@@ -2,7 +2,6 @@
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
 from diary import notifications, selectors, services
 from diary.trends import services as trend_services
@@ -34,8 +33,8 @@ def sweep_alert_notifications() -> int:
 
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
 def pump_refill_reminders() -> int:
-    """Daily: remind the clinic of pump refills falling due (one reminder per refill cycle)."""
-    return services.raise_pump_refill_reminders(today=timezone.localdate())
+    """Daily: remind the clinic of pump refills falling due, and of reservoirs at their alarm volume."""
+    return services.raise_pump_refill_reminders()
 
 
 # --- Trends -----------------------------------------------------------------------------------

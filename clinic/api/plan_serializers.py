@@ -6,7 +6,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -17,6 +16,7 @@ from clinic.models import (
     Goal,
     GoalRating,
     InjectionSite,
+    ItbAlarmSetting,
     ItbDose,
     ItbPump,
     ItbRefill,
@@ -44,12 +44,23 @@ from clinic.vocabulary import (
 CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-def today() -> date:
-    return timezone.localdate()
+def today_of(item: Any) -> date:
+    """Today where the item's patient lives (the plan selectors load the patient with the item)."""
+    return plan_selectors.patient_today(item.patient)
+
+
+def optional_reason() -> serializers.CharField:
+    return serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class ChangeInput(StrictSerializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    """A change is a new version with its date and a reason, never an overwrite."""
+
+    reason = serializers.CharField(max_length=2000, help_text="Why; kept with the new version.")
+
+
+class CreateInput(StrictSerializer):
+    reason = optional_reason()
 
 
 class StopInput(StrictSerializer):
@@ -107,6 +118,7 @@ class MedicationDoseInput(DoseStepInput, ChangeInput):
 
 class MedicationStartInput(MedicationDoseInput):
     drug = VocabularyField(ORAL_DRUGS)
+    reason = optional_reason()
 
 
 class MedicationDoseOutput(serializers.ModelSerializer):
@@ -145,25 +157,26 @@ class MedicationRegimenOutput(serializers.ModelSerializer):
         return ORAL_DRUGS[regimen.drug].label
 
     def get_status(self, regimen: MedicationRegimen) -> str:
-        dose = plan_selectors.version_on(regimen.doses.all(), today())
+        dose = plan_selectors.version_on(regimen.doses.all(), today_of(regimen))
         if dose is None:
             return "planned"
         return "stopped" if dose.stopped else "active"
 
     @extend_schema_field(MedicationDoseOutput(allow_null=True))
     def get_current(self, regimen: MedicationRegimen) -> dict[str, Any] | None:
-        dose = plan_selectors.version_on(regimen.doses.all(), today())
+        dose = plan_selectors.version_on(regimen.doses.all(), today_of(regimen))
         return MedicationDoseOutput(dose).data if dose is not None and not dose.stopped else None
 
     @extend_schema_field(MedicationDoseOutput(many=True))
     def get_upcoming(self, regimen: MedicationRegimen) -> Any:
-        return MedicationDoseOutput(plan_selectors.upcoming_versions(regimen.doses.all(), today()), many=True).data
+        upcoming = plan_selectors.upcoming_versions(regimen.doses.all(), today_of(regimen))
+        return MedicationDoseOutput(upcoming, many=True).data
 
 
 # --- Intrathecal baclofen -----------------------------------------------------------------------------
 
 
-class ItbImplantInput(ChangeInput):
+class ItbImplantInput(CreateInput):
     model = serializers.CharField(max_length=100)
     serial_number = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
     reservoir_ml = serializers.DecimalField(
@@ -182,6 +195,16 @@ class ItbImplantInput(ChangeInput):
     daily_dose_mcg = serializers.DecimalField(
         max_digits=7, decimal_places=1, min_value=Decimal("0.1"), max_value=Decimal(2000)
     )
+    fill_volume_ml = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=1,
+        min_value=Decimal("0.1"),
+        max_value=Decimal(100),
+        help_text="Volume the reservoir was filled with at implant: the first refill.",
+    )
+    concentration_mcg_per_ml = serializers.ChoiceField(
+        choices=ITB_CONCENTRATIONS_MCG_PER_ML, help_text="Of the implant fill (DRUGLIB, NDC)."
+    )
 
 
 class ItbDoseInput(ChangeInput):
@@ -193,6 +216,9 @@ class ItbDoseInput(ChangeInput):
 
 class ItbPumpUpdateInput(ChangeInput):
     alarm_ml = serializers.DecimalField(max_digits=5, decimal_places=1, min_value=Decimal("0.5"), max_value=Decimal(20))
+    effective_from = serializers.DateField(
+        required=False, help_text="The day the pump was reprogrammed (default today; never ahead)."
+    )
 
 
 class ItbRefillInput(StrictSerializer):
@@ -218,6 +244,14 @@ class ItbDoseOutput(serializers.ModelSerializer):
     class Meta:
         model = ItbDose
         fields = ["effective_from", "daily_dose_mcg", "reason", "created_at", "created_by", "superseded_at"]
+
+
+class ItbAlarmSettingOutput(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username")
+
+    class Meta:
+        model = ItbAlarmSetting
+        fields = ["effective_from", "alarm_ml", "reason", "created_at", "created_by", "superseded_at"]
 
 
 class ItbRefillOutput(serializers.ModelSerializer):
@@ -249,6 +283,7 @@ class ItbPumpOutput(serializers.ModelSerializer):
     remaining_ml = serializers.SerializerMethodField(help_text="Projected volume in the reservoir today.")
     booked_refill_after_alarm = serializers.SerializerMethodField()
     dose_history = ItbDoseOutput(source="doses", many=True)
+    alarm_history = ItbAlarmSettingOutput(source="alarm_settings", many=True, help_text="Every alarm volume setting.")
     refills = ItbRefillOutput(many=True)
 
     class Meta:
@@ -267,6 +302,7 @@ class ItbPumpOutput(serializers.ModelSerializer):
             "remaining_ml",
             "booked_refill_after_alarm",
             "dose_history",
+            "alarm_history",
             "refills",
             "revision",
         ]
@@ -274,7 +310,7 @@ class ItbPumpOutput(serializers.ModelSerializer):
     def status(self, pump: ItbPump) -> plan_selectors.PumpStatus:
         cache: dict[Any, plan_selectors.PumpStatus] = self.__dict__.setdefault("_pump_status", {})
         if pump.pk not in cache:
-            cache[pump.pk] = plan_selectors.pump_status(pump, today())
+            cache[pump.pk] = plan_selectors.pump_status(pump, today_of(pump))
         return cache[pump.pk]
 
     @extend_schema_field(serializers.DecimalField(max_digits=7, decimal_places=1, allow_null=True))
@@ -377,6 +413,7 @@ class BotulinumSessionOutput(serializers.ModelSerializer):
             "voided_at",
             "voided_by",
             "void_reason",
+            "revision",
         ]
 
     @extend_schema_field(serializers.DecimalField(max_digits=7, decimal_places=1))
@@ -420,6 +457,7 @@ class TherapyVersionInput(ChangeInput):
 class TherapyPlanInput(TherapyVersionInput):
     discipline = VocabularyField(THERAPY_DISCIPLINES)
     title = serializers.CharField(max_length=200)
+    reason = optional_reason()
 
 
 class TherapyActivityOutput(serializers.ModelSerializer):
@@ -437,8 +475,8 @@ class TherapyVersionOutput(serializers.ModelSerializer):
         fields = ["effective_from", "stopped", "activities", "reason", "created_at", "created_by", "superseded_at"]
 
 
-def _current(versions: Any) -> Any:
-    version = plan_selectors.version_on(versions, today())
+def _current(plan: Any) -> Any:
+    version = plan_selectors.version_on(plan.versions.all(), today_of(plan))
     return version if version is not None and not version.stopped else None
 
 
@@ -452,7 +490,7 @@ class TherapyPlanOutput(serializers.ModelSerializer):
 
     @extend_schema_field(TherapyVersionOutput(allow_null=True))
     def get_current(self, plan: TherapyPlan) -> dict[str, Any] | None:
-        version = _current(plan.versions.all())
+        version = _current(plan)
         return TherapyVersionOutput(version).data if version else None
 
 
@@ -481,6 +519,7 @@ class WearInput(ChangeInput):
 class OrthoticPlanInput(WearInput):
     device = VocabularyField(ORTHOTIC_DEVICES)
     side = serializers.ChoiceField(choices=["left", "right", "bilateral"])
+    reason = optional_reason()
 
 
 class OrthoticVersionOutput(serializers.ModelSerializer):
@@ -513,7 +552,7 @@ class OrthoticPlanOutput(serializers.ModelSerializer):
 
     @extend_schema_field(OrthoticVersionOutput(allow_null=True))
     def get_current(self, plan: OrthoticPlan) -> dict[str, Any] | None:
-        version = _current(plan.versions.all())
+        version = _current(plan)
         return OrthoticVersionOutput(version).data if version else None
 
 

@@ -5,13 +5,10 @@ one gets 412. Writes answer with the item and any ``warnings`` the prescriber sh
 """
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -146,13 +143,13 @@ class PlanStop(PlanItems):
     http_method_names = POST_ONLY
 
     def post(self, request: Request, patient_id: str, item_id: str) -> Response:
-        _, item = self.lookup(request, patient_id, item_id)
+        patient, item = self.lookup(request, patient_id, item_id)
         data = validated(s.StopInput, request.data)
         change = self.run(
             plan_services.plan_stop,
             actor=caller(request),
             item=item,
-            effective_from=data.get("effective_from", timezone.localdate()),
+            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
             reason=data["reason"],
             expected_revision=expected_revision(request),
         )
@@ -235,7 +232,7 @@ class ItbPumpView(PlanView):
     def current_pump(self, patient: Patient) -> Any:
         """The implanted pump, or the most recent one; 404 if the patient never had one."""
         pumps = list(plan_selectors.itb_pumps_of(patient))
-        today = timezone.localdate()
+        today = plan_selectors.patient_today(patient)
         pump = next((p for p in pumps if p.is_active_on(today)), pumps[0] if pumps else None)
         if pump is None:
             raise Http404("This patient has no intrathecal baclofen pump on record.")
@@ -255,7 +252,11 @@ class ItbPumpView(PlanView):
 
     @extend_schema(request=s.ItbImplantInput, responses={201: s.ItbPumpOutput})
     def post(self, request: Request, patient_id: str) -> Response:
-        """Record an implanted pump and its starting daily dose (clinicians)."""
+        """Record an implanted pump, its starting daily dose and its implant fill (clinicians).
+
+        The fill (``fill_volume_ml`` of ``concentration_mcg_per_ml``) is the first refill, so the
+        reservoir is projected, and refill reminders raised, from the implant day on.
+        """
         patient = self.patient(request, patient_id)
         data = validated(s.ItbImplantInput, request.data)
         change = plan_services.itb_pump_implant(actor=caller(request), patient=patient, **data)
@@ -263,7 +264,7 @@ class ItbPumpView(PlanView):
 
     @extend_schema(request=s.ItbPumpUpdateInput, responses=s.ItbPumpOutput)
     def patch(self, request: Request, patient_id: str) -> Response:
-        """Reprogram the low-reservoir alarm volume."""
+        """Reprogram the low-reservoir alarm volume with a reason; each setting is listed in ``alarm_history``."""
         patient = self.patient(request, patient_id)
         data = validated(s.ItbPumpUpdateInput, request.data)
         change = self.run(
@@ -272,6 +273,7 @@ class ItbPumpView(PlanView):
             pump=self.current_pump(patient),
             alarm_ml=data["alarm_ml"],
             reason=data["reason"],
+            effective_from=data.get("effective_from"),
             expected_revision=expected_revision(request),
         )
         return self.pump_answer(patient, change)
@@ -289,7 +291,7 @@ class ItbDoses(ItbPumpView):
             plan_services.itb_dose_change,
             actor=caller(request),
             pump=self.current_pump(patient),
-            effective_from=data.get("effective_from", timezone.localdate()),
+            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
             daily_dose_mcg=data["daily_dose_mcg"],
             reason=data["reason"],
             expected_revision=expected_revision(request),
@@ -302,11 +304,17 @@ class ItbRefills(ItbPumpView):
 
     @extend_schema(request=s.ItbRefillInput, responses={201: s.ItbPumpOutput})
     def post(self, request: Request, patient_id: str) -> Response:
-        """Record a refill (nurses and clinicians); the projection restarts from it."""
+        """Record a refill (nurses and clinicians); the projection restarts from it. ``If-Match`` as for changes."""
         patient = self.patient(request, patient_id)
         data = validated(s.ItbRefillInput, request.data)
-        data.setdefault("refilled_on", timezone.localdate())
-        change = plan_services.itb_refill_record(actor=caller(request), pump=self.current_pump(patient), **data)
+        data.setdefault("refilled_on", plan_selectors.patient_today(patient))
+        change = self.run(
+            plan_services.itb_refill_record,
+            actor=caller(request),
+            pump=self.current_pump(patient),
+            expected_revision=expected_revision(request),
+            **data,
+        )
         return self.pump_answer(patient, change, created=True)
 
 
@@ -381,7 +389,13 @@ class BotulinumSessionVoid(BotulinumViews):
         """Mark a session entered in error; it stops counting for limits and intervals."""
         _, session = self.lookup(request, patient_id, item_id)
         data = validated(s.VoidInput, request.data)
-        change = plan_services.botulinum_session_void(actor=caller(request), session=session, reason=data["reason"])
+        change = self.run(
+            plan_services.botulinum_session_void,
+            actor=caller(request),
+            session=session,
+            reason=data["reason"],
+            expected_revision=expected_revision(request),
+        )
         return self.answer(self.output, self.refreshed(change))
 
 
@@ -412,7 +426,7 @@ class TherapyPlans(TherapyViews):
             patient=patient,
             discipline=data["discipline"],
             title=data["title"],
-            effective_from=data.get("effective_from", timezone.localdate()),
+            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
             activities=data["activities"],
             reason=data["reason"],
         )
@@ -430,13 +444,13 @@ class TherapyPlanVersions(TherapyViews):
     @extend_schema(request=s.TherapyVersionInput, responses=s.TherapyPlanOutput)
     def post(self, request: Request, patient_id: str, item_id: str) -> Response:
         """Replace the activities from a date; the earlier version stays in the history."""
-        _, plan = self.lookup(request, patient_id, item_id)
+        patient, plan = self.lookup(request, patient_id, item_id)
         data = validated(s.TherapyVersionInput, request.data)
         change = self.run(
             plan_services.therapy_plan_change,
             actor=caller(request),
             plan=plan,
-            effective_from=data.get("effective_from", timezone.localdate()),
+            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
             activities=data["activities"],
             reason=data["reason"],
             expected_revision=expected_revision(request),
@@ -473,7 +487,7 @@ class OrthoticPlans(OrthoticViews):
             patient=patient,
             device=data["device"],
             side=data["side"],
-            effective_from=data.get("effective_from", timezone.localdate()),
+            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
             wear=data["wear"],
             reason=data["reason"],
         )
@@ -491,13 +505,13 @@ class OrthoticPlanVersions(OrthoticViews):
     @extend_schema(request=s.WearInput, responses=s.OrthoticPlanOutput)
     def post(self, request: Request, patient_id: str, item_id: str) -> Response:
         """Change the wear schedule from a date."""
-        _, plan = self.lookup(request, patient_id, item_id)
+        patient, plan = self.lookup(request, patient_id, item_id)
         data = validated(s.WearInput, request.data)
         change = self.run(
             plan_services.orthotic_plan_change,
             actor=caller(request),
             plan=plan,
-            effective_from=data.get("effective_from", timezone.localdate()),
+            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
             wear=data["wear"],
             reason=data["reason"],
             expected_revision=expected_revision(request),
@@ -530,7 +544,7 @@ class Goals(GoalViews):
         """Set a goal in the patient's words with its five levels (clinicians and therapists)."""
         patient = self.patient(request, patient_id)
         data = validated(s.GoalInput, request.data)
-        data.setdefault("set_on", timezone.localdate())
+        data.setdefault("set_on", plan_selectors.patient_today(patient))
         change = plan_services.goal_create(actor=caller(request), patient=patient, **data)
         return self.answer(self.output, self.refreshed(change), created=True)
 
@@ -546,10 +560,16 @@ class GoalRatings(GoalViews):
     @extend_schema(request=s.GoalRatingInput, responses={201: s.GoalOutput})
     def post(self, request: Request, patient_id: str, item_id: str) -> Response:
         """Rate the level reached (-2..+2) on a day."""
-        _, goal = self.lookup(request, patient_id, item_id)
+        patient, goal = self.lookup(request, patient_id, item_id)
         data = validated(s.GoalRatingInput, request.data)
-        data.setdefault("rated_on", timezone.localdate())
-        change = plan_services.goal_rate(actor=caller(request), goal=goal, **data)
+        data.setdefault("rated_on", plan_selectors.patient_today(patient))
+        change = self.run(
+            plan_services.goal_rate,
+            actor=caller(request),
+            goal=goal,
+            expected_revision=expected_revision(request),
+            **data,
+        )
         return self.answer(self.output, self.refreshed(change), created=True)
 
 
@@ -559,14 +579,14 @@ class GoalClose(GoalViews):
     @extend_schema(request=s.GoalCloseInput, responses=s.GoalOutput)
     def post(self, request: Request, patient_id: str, item_id: str) -> Response:
         """Mark the goal achieved or discontinued."""
-        _, goal = self.lookup(request, patient_id, item_id)
+        patient, goal = self.lookup(request, patient_id, item_id)
         data = validated(s.GoalCloseInput, request.data)
         change = self.run(
             plan_services.goal_close,
             actor=caller(request),
             goal=goal,
             status=data["status"],
-            closed_on=data.get("closed_on", timezone.localdate()),
+            closed_on=data.get("closed_on", plan_selectors.patient_today(patient)),
             expected_revision=expected_revision(request),
         )
         return self.answer(self.output, self.refreshed(change))
@@ -597,7 +617,7 @@ class CarePlanToday(PlanView):
     def get(self, request: Request, patient_id: str) -> Response:
         """What the patient does on a day: doses and times, exercises, splints, pump, next injection."""
         patient = self.patient(request, patient_id)
-        on = validated(s.DayQuery, request.query_params).get("on") or datetime.now(ZoneInfo(patient.time_zone)).date()
+        on = validated(s.DayQuery, request.query_params).get("on") or plan_selectors.patient_today(patient)
         plan = plan_selectors.current_care_plan(patient, on)
         self.audit_read(request, patient, on=on.isoformat())
         return Response(s.CarePlanTodayOutput(plan).data)

@@ -5,6 +5,8 @@ its identity; every change is a new version with the date it takes effect and a 
 nothing is overwritten, so trends can compare before and after and the history is complete.
 A version dated in the future (a titration step) becomes the current one on its date.
 Injection sessions and pump refills are events: recorded once, corrected only by voiding.
+A pump's alarm volume is versioned like a dose (``ItbAlarmSetting``); ``ItbPump.alarm_ml``
+is the volume programmed now, kept for readers that need only that.
 ``revision`` counts changes to an item and is its ETag for ``If-Match``.
 
 A change dated before versions that have not yet taken effect (the rest of a titration)
@@ -60,7 +62,10 @@ class PlanVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     superseded_at = models.DateTimeField(
-        null=True, blank=True, help_text="Set when a later change cancelled this version before it took effect."
+        null=True,
+        blank=True,
+        help_text="Set when a later change cancelled this version before it took effect, "
+        "or corrected it on the day it started.",
     )
 
     objects = PlanVersionQuerySet.as_manager()
@@ -128,7 +133,10 @@ class ItbPump(PlanItem):
     serial_number = models.CharField(max_length=60, blank=True)
     reservoir_ml = models.DecimalField(max_digits=5, decimal_places=1)
     alarm_ml = models.DecimalField(
-        max_digits=5, decimal_places=1, help_text="Low-reservoir alarm volume (manufacturer default 2 mL [NS04])."
+        max_digits=5,
+        decimal_places=1,
+        help_text="Low-reservoir alarm volume programmed now (manufacturer default 2 mL [NS04]); "
+        "its history is in ``alarm_settings``.",
     )
     implanted_on = models.DateField()
     explanted_on = models.DateField(null=True, blank=True)
@@ -166,6 +174,25 @@ class ItbDose(PlanVersion):
 
     def __str__(self) -> str:
         return f"{self.daily_dose_mcg} mcg/day from {self.effective_from}"
+
+
+class ItbAlarmSetting(PlanVersion):
+    """The pump's low-reservoir alarm volume from ``effective_from`` on (reprogrammed, never future)."""
+
+    pump = models.ForeignKey(ItbPump, on_delete=models.PROTECT, related_name="alarm_settings")
+    alarm_ml = models.DecimalField(max_digits=5, decimal_places=1)
+
+    class Meta:
+        ordering = ["effective_from", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pump", "effective_from"], name="itb_alarm_one_per_day", condition=IN_FORCE
+            ),
+            models.CheckConstraint(name="itb_alarm_positive", condition=Q(alarm_ml__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"alarm at {self.alarm_ml} mL from {self.effective_from}"
 
 
 class ItbRefill(models.Model):
@@ -221,6 +248,7 @@ class BotulinumSession(models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
     voided_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     void_reason = models.TextField(blank=True)
+    revision = models.PositiveIntegerField(default=1, help_text="Counts changes (a void); the session's ETag.")
 
     class Meta:
         ordering = ["injected_on", "created_at"]

@@ -11,6 +11,7 @@ from clinic.clinical_rules import (
     Injection,
     PastSession,
     gas_t_score,
+    months_before,
     next_injection_allowed_on,
     oral_dose_breaches,
     project_reservoir,
@@ -56,10 +57,10 @@ def test_tizanidine_at_most_three_doses_and_16_mg_at_once():
     assert oral_dose_breaches("tizanidine", D("16"), 2) == []
 
 
-def session(product, *sites, on=date(2026, 11, 2), earlier=(), units_per_ml=None):
+def session(product, *sites, on=date(2026, 11, 2), others=(), units_per_ml=None):
     injections = [Injection(m, side, D(u), p) for m, side, u, p in sites]
     return toxin_session_breaches(
-        product=product, injected_on=on, injections=injections, units_per_ml=units_per_ml, earlier_sessions=earlier
+        product=product, injected_on=on, injections=injections, units_per_ml=units_per_ml, other_sessions=others
     )
 
 
@@ -71,19 +72,80 @@ def test_onabotulinumtoxina_400_units_per_session():
 
 
 def test_onabotulinumtoxina_counts_every_session_in_the_interval():
-    # An earlier session overridden into the 12 weeks counts towards the 400 U with this one.
+    # An earlier session overridden into the 3 months counts towards the 400 U with this one.
     earlier = [PastSession(date(2026, 9, 1), "onabotulinumtoxinA", D(300))]
 
-    breaches = session("onabotulinumtoxinA", ("soleus", "left", 150, 2), on=date(2026, 11, 2), earlier=earlier)
+    breaches = session("onabotulinumtoxinA", ("soleus", "left", 150, 2), on=date(2026, 11, 2), others=earlier)
 
     assert [b.field for b in breaches] == ["sites", "injected_on"]
-    assert "450 U within 12 weeks (since 2026-08-10)" in breaches[0].message
+    assert "450 U in the 3 months from 2026-08-03 to 2026-11-02 is above 400 U (BTX" in breaches[0].message
 
 
-def test_sessions_12_weeks_apart_may_each_give_the_maximum():
+def test_sessions_3_calendar_months_apart_may_each_give_the_maximum():
+    # "400 U cumulative in a 3-month interval" [BTX]: the window of 2026-11-02 counts sessions
+    # after 2026-08-02, so one on 2026-08-02 is outside it and one on 2026-08-03 inside.
+    outside = [PastSession(date(2026, 8, 2), "onabotulinumtoxinA", D(400))]
+    inside = [PastSession(date(2026, 8, 3), "onabotulinumtoxinA", D(400))]
+
+    assert session("onabotulinumtoxinA", ("soleus", "left", 400, 4), on=date(2026, 11, 2), others=outside) == []
+    (breach,) = session("onabotulinumtoxinA", ("soleus", "left", 400, 4), on=date(2026, 11, 2), others=inside)
+    assert "800 U in the 3 months from 2026-08-03 to 2026-11-02 is above 400 U" in breach.message
+
+
+def test_12_weeks_after_a_full_onabotulinumtoxina_session_the_interval_allows_but_the_window_does_not():
+    # 84 days after 2026-08-10 is 2026-11-02: re-treatment is allowed, but 2026-08-10 is within
+    # the 3 months before it, so together with the 400 U then, 1 U more is over the label.
     earlier = [PastSession(date(2026, 8, 10), "onabotulinumtoxinA", D(400))]
 
-    assert session("onabotulinumtoxinA", ("soleus", "left", 400, 4), on=date(2026, 11, 2), earlier=earlier) == []
+    (breach,) = session("onabotulinumtoxinA", ("soleus", "left", 1, 1), on=date(2026, 11, 2), others=earlier)
+
+    assert breach.field == "sites"
+    assert "401 U in the 3 months from 2026-08-03 to 2026-11-02" in breach.message
+
+
+def test_the_3_month_window_ends_on_the_same_day_of_the_month_clamped_to_the_month_end():
+    assert months_before(date(2026, 11, 2), 3) == date(2026, 8, 2)
+    assert months_before(date(2026, 5, 31), 3) == date(2026, 2, 28)
+    assert months_before(date(2028, 5, 31), 3) == date(2028, 2, 29)
+    assert months_before(date(2026, 1, 15), 3) == date(2025, 10, 15)
+    # A session on 2026-05-31 counts those after 2026-02-28, not the one on that day.
+    on_the_edge = [PastSession(date(2026, 2, 28), "onabotulinumtoxinA", D(400))]
+    day_after = [PastSession(date(2026, 3, 1), "onabotulinumtoxinA", D(400))]
+    assert session("onabotulinumtoxinA", ("soleus", "left", 10, 1), on=date(2026, 5, 31), others=on_the_edge) == []
+    assert session("onabotulinumtoxinA", ("soleus", "left", 10, 1), on=date(2026, 5, 31), others=day_after)
+
+
+def test_a_back_dated_session_is_held_to_the_interval_before_the_next_one():
+    later = [PastSession(date(2026, 11, 1), "onabotulinumtoxinA", D(300))]
+
+    too_close = session("onabotulinumtoxinA", ("soleus", "left", 100, 2), on=date(2026, 10, 1), others=later)
+    far_enough = session("onabotulinumtoxinA", ("soleus", "left", 100, 2), on=date(2026, 8, 9), others=later)
+
+    assert [b.field for b in too_close] == ["injected_on"]
+    assert "A later session is on record on 2026-11-01; a session before it must be on or before 2026-08-09" in (
+        too_close[0].message
+    )
+    assert far_enough == []
+
+
+def test_a_back_dated_session_counts_in_every_3_month_window_that_holds_it():
+    # 2026-08-10 is 84 days before 2026-11-02 (the interval is met), but inside the window of
+    # the later 300 U session (after 2026-08-02): 150 + 300 = 450 U.
+    later = [PastSession(date(2026, 11, 2), "onabotulinumtoxinA", D(300))]
+
+    (breach,) = session("onabotulinumtoxinA", ("soleus", "left", 150, 2), on=date(2026, 8, 10), others=later)
+
+    assert "450 U in the 3 months from 2026-08-03 to 2026-11-02 is above 400 U" in breach.message
+    # Other products' units are never added (not convertible): 300 U of Dysport later is no matter.
+    dysport = [PastSession(date(2026, 11, 2), "abobotulinumtoxinA", D(300))]
+    assert session("onabotulinumtoxinA", ("soleus", "left", 150, 2), on=date(2026, 8, 10), others=dysport) == []
+
+
+def test_incobotulinumtoxina_counts_per_session_only():
+    # "400 U cumulative per session" [XEO]: no window across sessions.
+    earlier = [PastSession(date(2026, 8, 10), "incobotulinumtoxinA", D(400))]
+
+    assert session("incobotulinumtoxinA", ("soleus", "left", 400, 4), on=date(2026, 11, 2), others=earlier) == []
 
 
 def test_units_are_never_converted_between_products():
@@ -115,8 +177,8 @@ def test_abobotulinumtoxina_at_most_one_ml_per_injection_point():
 def test_re_treatment_no_sooner_than_12_weeks():
     earlier = [PastSession(date(2026, 8, 10), "onabotulinumtoxinA", D(100))]
 
-    too_soon = session("onabotulinumtoxinA", ("soleus", "left", 100, 2), on=date(2026, 11, 1), earlier=earlier)
-    on_time = session("onabotulinumtoxinA", ("soleus", "left", 100, 2), on=date(2026, 11, 2), earlier=earlier)
+    too_soon = session("onabotulinumtoxinA", ("soleus", "left", 100, 2), on=date(2026, 11, 1), others=earlier)
+    on_time = session("onabotulinumtoxinA", ("soleus", "left", 100, 2), on=date(2026, 11, 2), others=earlier)
 
     assert [b.field for b in too_soon] == ["injected_on"]
     assert "next is allowed from 2026-11-02 (12 weeks" in too_soon[0].message

@@ -12,6 +12,7 @@ from diary.models import Alert
 from tests.factories import ItbDoseFactory, ItbPumpFactory, ItbRefillFactory
 
 TODAY = "2026-11-20T12:00:00Z"
+FILL = {"fill_volume_ml": 20, "concentration_mcg_per_ml": 2000}  # the fill a pump is implanted with
 
 
 def url(patient, *rest):
@@ -159,7 +160,10 @@ def test_nurses_refill_but_do_not_change_doses(api_as, nurse, patient, pump):
         ).status_code
         == 201
     )
-    assert api.post(url(patient, "doses"), {"daily_dose_mcg": 450}, format="json").status_code == 403
+    assert (
+        api.post(url(patient, "doses"), {"daily_dose_mcg": 450, "reason": "more tone"}, format="json").status_code
+        == 403
+    )
 
 
 @time_machine.travel(TODAY, tick=False)
@@ -167,7 +171,7 @@ def test_implant_then_reprogram_alarm_then_explant(api_as, clinician, patient):
     api = api_as(clinician)
     implanted = api.post(
         url(patient),
-        {"model": "SynchroMed II", "reservoir_ml": 40, "implanted_on": "2026-11-01", "daily_dose_mcg": 150},
+        {"model": "SynchroMed II", "reservoir_ml": 40, "implanted_on": "2026-11-01", "daily_dose_mcg": 150, **FILL},
         format="json",
     )
     etag = implanted["ETag"]
@@ -175,11 +179,11 @@ def test_implant_then_reprogram_alarm_then_explant(api_as, clinician, patient):
     raised = api.patch(
         url(patient), {"alarm_ml": 4, "reason": "withdrawal above 2 mL"}, format="json", HTTP_IF_MATCH=etag
     )
-    stale = api.patch(url(patient), {"alarm_ml": 3}, format="json", HTTP_IF_MATCH=etag)
+    stale = api.patch(url(patient), {"alarm_ml": 3, "reason": "x"}, format="json", HTTP_IF_MATCH=etag)
     explanted = api.post(url(patient, "explant"), {"explanted_on": "2026-11-19", "reason": "infection"}, format="json")
     second = api.post(
         url(patient),
-        {"model": "SynchroMed II", "reservoir_ml": 20, "implanted_on": "2026-11-20", "daily_dose_mcg": 150},
+        {"model": "SynchroMed II", "reservoir_ml": 20, "implanted_on": "2026-11-20", "daily_dose_mcg": 150, **FILL},
         format="json",
     )
 
@@ -195,7 +199,7 @@ def test_implant_then_reprogram_alarm_then_explant(api_as, clinician, patient):
 def test_a_second_pump_while_one_is_implanted_is_refused(api_as, clinician, patient, pump):
     response = api_as(clinician).post(
         url(patient),
-        {"model": "SynchroMed II", "reservoir_ml": 20, "implanted_on": "2026-11-01", "daily_dose_mcg": 100},
+        {"model": "SynchroMed II", "reservoir_ml": 20, "implanted_on": "2026-11-01", "daily_dose_mcg": 100, **FILL},
         format="json",
     )
 

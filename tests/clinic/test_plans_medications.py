@@ -121,7 +121,9 @@ def test_a_change_cannot_reach_back_before_the_dose_in_force(prescribe, api_as, 
     regimen_id = prescribe(dose_mg=10, times_per_day=3, start_date=day(-5)).json()["id"]
 
     response = api_as(clinician).post(
-        url(patient, regimen_id, "doses"), {"start_date": day(-10), "dose_mg": 5, "times_per_day": 3}, format="json"
+        url(patient, regimen_id, "doses"),
+        {"start_date": day(-10), "dose_mg": 5, "times_per_day": 3, "reason": "drowsy"},
+        format="json",
     )
 
     assert response.status_code == 400
@@ -132,12 +134,14 @@ def test_stale_if_match_is_412_and_changes_nothing(prescribe, api_as, clinician,
     regimen_id = prescribe(dose_mg=10, times_per_day=3, start_date=day(0)).json()["id"]
     api = api_as(clinician)
     api.post(
-        url(patient, regimen_id, "doses"), {"start_date": day(2), "dose_mg": 15, "times_per_day": 3}, format="json"
+        url(patient, regimen_id, "doses"),
+        {"start_date": day(2), "dose_mg": 15, "times_per_day": 3, "reason": "more tone"},
+        format="json",
     )
 
     response = api.post(
         url(patient, regimen_id, "doses"),
-        {"start_date": day(4), "dose_mg": 20, "times_per_day": 3},
+        {"start_date": day(4), "dose_mg": 20, "times_per_day": 3, "reason": "more tone"},
         format="json",
         HTTP_IF_MATCH='"1"',
     )
@@ -273,7 +277,9 @@ def test_a_dose_change_asks_for_the_trends_to_be_recomputed_from_its_day(prescri
     TrendRecompute.objects.filter(patient=patient).update(dirty_from=None)
 
     api_as(clinician).post(
-        url(patient, regimen_id, "doses"), {"start_date": day(-2), "dose_mg": 15, "times_per_day": 3}, format="json"
+        url(patient, regimen_id, "doses"),
+        {"start_date": day(-2), "dose_mg": 15, "times_per_day": 3, "reason": "more tone"},
+        format="json",
     )
 
     assert TrendRecompute.objects.get(patient=patient).dirty_from.isoformat() <= day(-2)

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from clinic import clinical_rules, plan_services
+from clinic import clinical_rules, plan_selectors, plan_services
 from clinic import services as clinic_services
 from clinic.models import Clinic, ItbPump, MedicationRegimen, Patient, User
 from diary import services, synthetic
@@ -71,7 +71,7 @@ class Command(BaseCommand):
             clinic_services.enrollment_redeem(code=code.secret, device_name="demo phone")
             patient.refresh_from_db()
             self.load_diary(rng, profile, plan, patient, start, days, with_red_flag=number in (2, 5))
-        services.raise_pump_refill_reminders(today=timezone.localdate())
+        services.raise_pump_refill_reminders()
         self.stdout.write(self.style.SUCCESS(f"Demo clinic {clinic.pk} loaded with {options['patients']} patients."))
         self.stdout.write(f"Staff sign-in (password {password}): " + ", ".join(s[0] for s in DEMO_STAFF))
         if first_code:
@@ -104,7 +104,7 @@ class Command(BaseCommand):
 
     def record_plan(self, plan: synthetic.CarePlan, patient: Patient, staff: dict[str, User], start: date) -> None:
         """Record the plan history in date order, as the clinic would have, through the services."""
-        today = timezone.localdate()
+        today = plan_selectors.patient_today(patient)
         clinician, nurse, therapist = staff[User.Role.CLINICIAN], staff[User.Role.NURSE], staff[User.Role.THERAPIST]
 
         def on(day: int) -> date:
@@ -121,6 +121,8 @@ class Command(BaseCommand):
                 plan_services.medication_change(actor=clinician, regimen=regimen, steps=[step], reason="more tone")
         if plan.pump is not None:
             pump_plan = plan.pump
+            # The first fill is made at implant; later refills are events of their own.
+            (_, fill_volume), *refills = pump_plan.refills
             change = plan_services.itb_pump_implant(
                 actor=clinician,
                 patient=patient,
@@ -129,10 +131,12 @@ class Command(BaseCommand):
                 alarm_ml=pump_plan.reservoir_ml / 10,
                 implanted_on=on(pump_plan.implanted_day),
                 daily_dose_mcg=pump_plan.daily_dose_mcg,
+                fill_volume_ml=fill_volume,
+                concentration_mcg_per_ml=2000,
                 reason="screening bolus effective",
             )
             pump = ItbPump.objects.get(pk=change.item.pk)
-            events = [("refill", day, volume) for day, volume in pump_plan.refills] + [("dose", *pump_plan.increase)]
+            events = [("refill", day, volume) for day, volume in refills] + [("dose", *pump_plan.increase)]
             for kind, day, amount in sorted(events, key=lambda e: e[1]):
                 if on(day) > today:
                     continue
