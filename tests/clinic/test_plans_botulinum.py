@@ -188,3 +188,69 @@ def test_session_list_costs_a_fixed_number_of_queries(inject, api_as, clinician,
         response = api.get(url(patient))
 
     assert response.json()["count"] == 5
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_a_back_dated_session_too_close_to_a_later_one_is_refused(inject):
+    inject(date="2026-11-01", sites=[{"muscle": "soleus", "side": "left", "units": 300, "points": 4}])
+
+    response = inject(date="2026-10-01", sites=[{"muscle": "soleus", "side": "left", "units": 300, "points": 4}])
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert (
+        "A later session is on record on 2026-11-01; a session before it must be on or before 2026-08-09"
+        in (errors["injected_on"][0])
+    )
+    assert "600 U in the 3 months from 2026-08-02 to 2026-11-01 is above 400 U" in errors["sites"][0]
+    assert BotulinumSession.objects.count() == 1
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_onabotulinumtoxina_400_units_twice_within_3_months_is_refused(inject):
+    # 85 days apart meets the 12-week interval, but both are within the 3 months up to 2026-11-19.
+    full = [{"muscle": "soleus", "side": "left", "units": 400, "points": 4}]
+    inject(date="2026-08-26", sites=full)
+
+    within = inject(date="2026-11-19", sites=full)
+
+    assert within.status_code == 400
+    assert "800 U in the 3 months from 2026-08-20 to 2026-11-19" in within.json()["errors"]["sites"][0]
+    assert "injected_on" not in within.json()["errors"]
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_a_session_too_soon_goes_ahead_with_an_override_that_is_audited(inject):
+    inject(date="2026-09-01")
+
+    response = inject(date="2026-11-02", override_reason="Severe relapse; discussed with patient")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["warnings"] == [
+        "Overridden: The last session was on 2026-09-01; the next is allowed from 2026-11-24 (12 weeks; "
+        "BTX: 400 U cumulative in a 3-month interval; re-treatment generally at least 12 weeks)."
+    ]
+    audit = AuditEvent.objects.filter(resource_type="botulinum_session", action="create").latest("occurred_at")
+    assert audit.resource_id == response.json()["id"]
+    assert audit.detail["override_reason"] == "Severe relapse; discussed with patient"
+    assert audit.detail["overridden"] == [response.json()["warnings"][0].removeprefix("Overridden: ")]
+    # 175 U on each day: within the 400 U of the 3 months, so only the interval was overridden.
+    assert audit.detail["total_units"] == "175.0"
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_a_void_is_audited_and_a_stale_if_match_is_412(inject, api_as, clinician, patient):
+    session = inject().json()
+    api = api_as(clinician)
+    etag = api.get(url(patient, session["id"]))["ETag"]
+
+    voided = api.post(
+        url(patient, session["id"], "void"), {"reason": "wrong patient"}, format="json", HTTP_IF_MATCH=etag
+    )
+    stale = api.post(url(patient, session["id"], "void"), {"reason": "again"}, format="json", HTTP_IF_MATCH=etag)
+
+    assert etag == '"1"'
+    assert (voided.status_code, voided["ETag"], voided.json()["revision"]) == (200, '"2"', 2)
+    assert stale.status_code == 412
+    audit = AuditEvent.objects.get(resource_type="botulinum_session", action="void")
+    assert (audit.resource_id, audit.detail, audit.actor) == (session["id"], {"reason": "wrong patient"}, clinician)

@@ -283,3 +283,209 @@ def test_a_dose_change_asks_for_the_trends_to_be_recomputed_from_its_day(prescri
     )
 
     assert TrendRecompute.objects.get(patient=patient).dirty_from.isoformat() <= day(-2)
+
+
+# --- One regimen per drug, dated changes, reasons, audit -------------------------------------------------
+
+TODAY = "2026-11-20T12:00:00Z"
+
+
+def baclofen(api, patient, start, dose=20, times=3, **extra):
+    body = {"drug": "baclofen", "dose_mg": dose, "times_per_day": times, "start_date": start, **extra}
+    return api.post(url(patient), body, format="json")
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_a_stopped_regimen_cannot_restart_beside_another_of_the_same_drug(api_as, clinician, patient, patient_api):
+    api = api_as(clinician)
+    first = baclofen(api, patient, "2026-11-01").json()["id"]  # 20 mg x 3 = 60 mg/day
+    api.post(url(patient, first, "stop"), {"reason": "switch", "effective_from": "2026-11-10"}, format="json")
+    second = baclofen(api, patient, "2026-11-15")  # 60 mg/day again, on its own line
+
+    # Restarting the first at 60 mg/day would give 120 mg/day of baclofen, above the 80 mg of DBAC.
+    restart = api.post(
+        url(patient, first, "doses"),
+        {"start_date": "2026-11-20", "dose_mg": 20, "times_per_day": 3, "reason": "restart"},
+        format="json",
+    )
+
+    assert second.status_code == 201
+    assert restart.status_code == 400
+    assert "already prescribed in another regimen, dosed on 2026-11-20" in restart.json()["errors"]["start_date"][0]
+    plan = patient_api.get(f"/api/v1/patients/{patient.pk}/care-plan", {"on": "2026-11-20"}).json()
+    assert [(m["drug"], m["daily_mg"]) for m in plan["medications"]] == [("baclofen", "60.00")]
+    assert MedicationDose.objects.filter(regimen_id=first).count() == 2
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_a_new_regimen_may_start_on_the_day_the_other_stops_and_not_before(api_as, clinician, patient):
+    api = api_as(clinician)
+    first = baclofen(api, patient, "2026-11-01").json()["id"]
+    api.post(url(patient, first, "stop"), {"reason": "switch", "effective_from": "2026-12-01"}, format="json")
+
+    overlapping = baclofen(api, patient, "2026-11-30")
+    after = baclofen(api, patient, "2026-12-01")
+    restart_first = api.post(
+        url(patient, first, "doses"),
+        {"start_date": "2026-12-15", "dose_mg": 5, "times_per_day": 3, "reason": "restart"},
+        format="json",
+    )
+
+    assert overlapping.status_code == 400
+    assert "dosed on 2026-11-30" in overlapping.json()["errors"]["drug"][0]
+    assert after.status_code == 201
+    assert restart_first.status_code == 400  # the second regimen is dosed from 2026-12-01 on
+    assert MedicationRegimen.objects.count() == 2
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_a_regimen_planned_for_later_blocks_another_that_would_overlap_it(api_as, clinician, patient):
+    api = api_as(clinician)
+    baclofen(api, patient, "2026-12-01")
+
+    response = baclofen(api, patient, "2026-11-20")
+
+    assert response.status_code == 400
+    assert "dosed on 2026-12-01" in response.json()["errors"]["drug"][0]
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_a_change_needs_a_reason(api_as, clinician, patient):
+    api = api_as(clinician)
+    regimen = baclofen(api, patient, "2026-11-01").json()["id"]
+
+    missing = api.post(
+        url(patient, regimen, "doses"), {"start_date": "2026-11-25", "dose_mg": 15, "times_per_day": 3}, format="json"
+    )
+    blank = api.post(
+        url(patient, regimen, "doses"),
+        {"start_date": "2026-11-25", "dose_mg": 15, "times_per_day": 3, "reason": "  "},
+        format="json",
+    )
+
+    assert (missing.status_code, blank.status_code) == (400, 400)
+    assert "reason" in missing.json()["errors"]
+    assert "reason" in blank.json()["errors"]
+    assert MedicationDose.objects.count() == 1
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_a_change_on_the_day_of_a_dose_that_took_effect_is_refused(api_as, clinician, patient):
+    api = api_as(clinician)
+    regimen = baclofen(api, patient, "2026-10-01", dose=10).json()["id"]
+
+    response = api.post(
+        url(patient, regimen, "doses"),
+        {"start_date": "2026-10-01", "dose_mg": 20, "times_per_day": 3, "reason": "typo?"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "The version of 2026-10-01 has taken effect" in response.json()["errors"]["start_date"][0]
+    assert MedicationDose.objects.get().superseded_at is None
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_a_dose_started_today_may_be_corrected_today(api_as, clinician, patient):
+    api = api_as(clinician)
+    regimen = baclofen(api, patient, "2026-11-20", dose=10).json()["id"]
+
+    response = api.post(
+        url(patient, regimen, "doses"),
+        {"start_date": "2026-11-20", "dose_mg": 5, "times_per_day": 3, "reason": "meant 5 mg"},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["current"]["dose_mg"] == "5.00"
+    assert [(h["dose_mg"], h["superseded_at"] is not None) for h in body["history"]] == [
+        ("10.00", True),
+        ("5.00", False),
+    ]
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_an_override_is_audited_with_the_limits_it_overrode(api_as, clinician, patient):
+    api = api_as(clinician)
+    regimen = baclofen(api, patient, "2026-11-20", dose=25, times=4, override_reason="Specialist advice").json()["id"]
+
+    changed = api.post(
+        url(patient, regimen, "doses"),
+        {"start_date": "2026-11-27", "dose_mg": 30, "times_per_day": 3, "reason": "spasms", "override_reason": "ok"},
+        format="json",
+    )
+
+    assert changed.status_code == 200
+    limit = "above the label maximum of 80 mg a day for baclofen (DBAC: 80 mg/day (20 mg four times daily))."
+    created = AuditEvent.objects.get(resource_type="medication_regimen", action="create")
+    assert created.detail["overridden"] == [f"100 mg a day is {limit}"]
+    assert created.detail["override_reason"] == "Specialist advice"
+    update = AuditEvent.objects.get(resource_type="medication_regimen", action="update")
+    assert update.detail["overridden"] == [f"90 mg a day is {limit}"]
+    assert (update.detail["override_reason"], update.detail["reason"]) == ("ok", "spasms")
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_dose_changes_and_stops_are_audited(api_as, clinician, patient):
+    api = api_as(clinician)
+    regimen = baclofen(api, patient, "2026-11-01", dose=10).json()["id"]
+
+    api.post(
+        url(patient, regimen, "doses"),
+        {
+            "steps": [
+                {"start_date": "2026-11-21", "dose_mg": 15, "times_per_day": 3},
+                {"start_date": "2026-11-24", "dose_mg": 20, "times_per_day": 3},
+            ],
+            "reason": "more tone",
+        },
+        format="json",
+    )
+    api.post(url(patient, regimen, "stop"), {"reason": "no benefit", "effective_from": "2026-11-22"}, format="json")
+
+    update = AuditEvent.objects.get(resource_type="medication_regimen", action="update", resource_id=regimen)
+    assert {k: update.detail[k] for k in ("steps", "effective_from", "daily_mg", "superseded", "reason")} == {
+        "steps": 2,
+        "effective_from": "2026-11-21",
+        "daily_mg": ["45", "60"],
+        "superseded": 0,
+        "reason": "more tone",
+    }
+    stop = AuditEvent.objects.get(resource_type="medication_regimen", action="stop", resource_id=regimen)
+    assert stop.detail == {"effective_from": "2026-11-22", "reason": "no benefit"}
+    assert (stop.actor, stop.patient_id) == (clinician, patient.pk)
+
+
+def test_today_on_the_medicine_list_is_the_patients_own_day(patient, patient_api):
+    # 02:00 UTC on 2026-11-21 is 18:00 on 2026-11-20 in Los Angeles: tomorrow's step is not yet current.
+    patient.time_zone = "America/Los_Angeles"
+    patient.save()
+    regimen = MedicationRegimenFactory(patient=patient)
+    MedicationDoseFactory(regimen=regimen, effective_from=date(2026, 11, 1), dose_mg=5)
+    MedicationDoseFactory(regimen=regimen, effective_from=date(2026, 11, 21), dose_mg=10)
+
+    with time_machine.travel("2026-11-21T02:00:00Z", tick=False):
+        listed = patient_api.get(url(patient)).json()["results"][0]
+        plan = patient_api.get(f"/api/v1/patients/{patient.pk}/care-plan").json()
+
+    assert listed["current"]["dose_mg"] == "5.00"
+    assert [u["effective_from"] for u in listed["upcoming"]] == ["2026-11-21"]
+    assert (plan["on"], plan["medications"][0]["dose_mg"]) == ("2026-11-20", "5.00")
+
+
+def test_a_change_dated_the_patients_today_is_not_refused_as_too_early(api_as, clinician, patient):
+    # At 02:00 UTC on 2026-11-21 it is still 2026-11-20 in Los Angeles: the dose of 2026-11-20
+    # started today there, so a same-day correction is allowed.
+    patient.time_zone = "America/Los_Angeles"
+    patient.save()
+    with time_machine.travel("2026-11-21T02:00:00Z", tick=False):
+        api = api_as(clinician)
+        regimen = baclofen(api, patient, "2026-11-20", dose=10).json()["id"]
+        corrected = api.post(
+            url(patient, regimen, "doses"),
+            {"start_date": "2026-11-20", "dose_mg": 5, "times_per_day": 3, "reason": "meant 5 mg"},
+            format="json",
+        )
+
+    assert corrected.status_code == 200, corrected.json()

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 import time_machine
 
-from clinic.models import Goal, TherapyPlan
+from clinic.models import AuditEvent, Goal, TherapyPlan
 from tests.factories import (
     GoalFactory,
     GoalRatingFactory,
@@ -378,3 +378,176 @@ def test_plan_lists_cost_a_fixed_number_of_queries(
         response = api.get(base(patient, kind))
 
     assert response.json()["count"] == 4
+
+
+# --- Changes: reasons, dates, If-Match, audit, roles ----------------------------------------------------
+
+
+WEAR = {"device": "night_splint", "side": "left", "effective_from": "2026-11-01", "hours_per_day": 8, "at_night": True}
+
+
+@pytest.fixture
+def therapy_plan(api_as, therapist, patient):
+    with time_machine.travel(TODAY, tick=False):
+        return api_as(therapist).post(base(patient, "therapy-plans"), CALF_PLAN, format="json")
+
+
+@pytest.fixture
+def orthotic_plan(api_as, therapist, patient):
+    with time_machine.travel(TODAY, tick=False):
+        return api_as(therapist).post(base(patient, "orthotic-plans"), WEAR, format="json")
+
+
+def activities(minutes=20):
+    return [{"kind": "stretching", "minutes": minutes, "days_per_week": 7}]
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_therapy_and_orthotic_changes_need_a_reason(api_as, therapist, patient, therapy_plan, orthotic_plan):
+    api = api_as(therapist)
+
+    therapy = api.post(
+        f"{base(patient, 'therapy-plans')}/{therapy_plan.json()['id']}/versions",
+        {"effective_from": "2026-11-21", "activities": activities()},
+        format="json",
+    )
+    orthosis = api.post(
+        f"{base(patient, 'orthotic-plans')}/{orthotic_plan.json()['id']}/versions",
+        {"effective_from": "2026-11-21", "hours_per_day": 10},
+        format="json",
+    )
+
+    assert (therapy.status_code, orthosis.status_code) == (400, 400)
+    assert "reason" in therapy.json()["errors"]
+    assert "reason" in orthosis.json()["errors"]
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_changes_on_the_day_of_a_version_that_took_effect_are_refused(
+    api_as, therapist, patient, therapy_plan, orthotic_plan
+):
+    api = api_as(therapist)
+    therapy_url = f"{base(patient, 'therapy-plans')}/{therapy_plan.json()['id']}"
+    orthotic_url = f"{base(patient, 'orthotic-plans')}/{orthotic_plan.json()['id']}"
+
+    responses = [
+        api.post(
+            f"{therapy_url}/versions",
+            {"effective_from": "2026-11-01", "activities": activities(), "reason": "x"},
+            format="json",
+        ),
+        api.post(
+            f"{orthotic_url}/versions",
+            {"effective_from": "2026-11-01", "hours_per_day": 10, "reason": "x"},
+            format="json",
+        ),
+        api.post(f"{therapy_url}/stop", {"effective_from": "2026-11-01", "reason": "x"}, format="json"),
+    ]
+
+    assert [r.status_code for r in responses] == [400, 400, 400]
+    assert all("has taken effect" in r.json()["errors"]["effective_from"][0] for r in responses)
+    assert api.get(therapy_url).json()["history"][0]["superseded_at"] is None
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_stale_if_match_is_412_for_therapy_orthoses_stops_and_goals(
+    api_as, therapist, patient, therapy_plan, orthotic_plan
+):
+    api = api_as(therapist)
+    therapy_url = f"{base(patient, 'therapy-plans')}/{therapy_plan.json()['id']}"
+    orthotic_url = f"{base(patient, 'orthotic-plans')}/{orthotic_plan.json()['id']}"
+    goal_url = f"{base(patient, 'goals')}/{api.post(base(patient, 'goals'), GOAL, format='json').json()['id']}"
+    api.post(f"{therapy_url}/versions", {"activities": activities(), "reason": "progressing"}, format="json")
+    api.post(f"{orthotic_url}/versions", {"hours_per_day": 10, "reason": "tolerating it"}, format="json")
+    api.post(f"{goal_url}/ratings", {"rated_on": "2026-11-10", "level": 0}, format="json")
+    stale = {"format": "json", "HTTP_IF_MATCH": '"1"'}
+
+    responses = {
+        "therapy version": api.post(f"{therapy_url}/versions", {"activities": activities(30), "reason": "x"}, **stale),
+        "therapy stop": api.post(f"{therapy_url}/stop", {"reason": "x"}, **stale),
+        "orthotic version": api.post(f"{orthotic_url}/versions", {"hours_per_day": 12, "reason": "x"}, **stale),
+        "orthotic stop": api.post(f"{orthotic_url}/stop", {"reason": "x"}, **stale),
+        "goal rating": api.post(f"{goal_url}/ratings", {"rated_on": "2026-11-15", "level": 1}, **stale),
+        "goal close": api.post(f"{goal_url}/close", {"status": "achieved"}, **stale),
+    }
+
+    assert {name: r.status_code for name, r in responses.items()} == dict.fromkeys(responses, 412)
+    assert len(api.get(therapy_url).json()["history"]) == 2
+    assert api.get(goal_url).json()["status"] == "active"
+
+
+@time_machine.travel(TODAY, tick=False)
+def test_therapy_orthotic_and_goal_writes_are_audited(api_as, therapist, patient, therapy_plan, orthotic_plan):
+    api = api_as(therapist)
+    therapy_url = f"{base(patient, 'therapy-plans')}/{therapy_plan.json()['id']}"
+    orthotic_url = f"{base(patient, 'orthotic-plans')}/{orthotic_plan.json()['id']}"
+    goal = api.post(base(patient, "goals"), GOAL, format="json").json()
+    api.post(
+        f"{therapy_url}/versions",
+        {"effective_from": "2026-11-21", "activities": activities(), "reason": "progressing"},
+        format="json",
+    )
+    api.post(f"{therapy_url}/stop", {"effective_from": "2026-11-28", "reason": "discharged"}, format="json")
+    api.post(
+        f"{orthotic_url}/versions", {"effective_from": "2026-11-21", "hours_per_day": 10, "reason": "ok"}, format="json"
+    )
+    api.post(f"{orthotic_url}/stop", {"effective_from": "2026-11-28", "reason": "healed"}, format="json")
+    api.post(f"{base(patient, 'goals')}/{goal['id']}/ratings", {"rated_on": "2026-11-10", "level": 1}, format="json")
+    api.post(
+        f"{base(patient, 'goals')}/{goal['id']}/close", {"status": "achieved", "closed_on": "2026-11-20"}, format="json"
+    )
+
+    writes = AuditEvent.objects.filter(patient=patient).exclude(action="read").order_by("id")
+    assert [(e.resource_type, e.action, e.actor) for e in writes] == [
+        ("therapy_plan", "create", therapist),
+        ("orthotic_plan", "create", therapist),
+        ("goal", "create", therapist),
+        ("therapy_plan", "update", therapist),
+        ("therapy_plan", "stop", therapist),
+        ("orthotic_plan", "update", therapist),
+        ("orthotic_plan", "stop", therapist),
+        ("goal", "rate", therapist),
+        ("goal", "close", therapist),
+    ]
+    details = [e.detail for e in writes]
+    assert details[3] == {"activities": 1, "effective_from": "2026-11-21", "reason": "progressing"}
+    assert details[4] == {"effective_from": "2026-11-28", "reason": "discharged"}
+    assert details[5] == {"effective_from": "2026-11-21", "reason": "ok"}
+    assert details[7] == {"level": 1, "rated_on": "2026-11-10"}
+    assert details[8] == {"status": "achieved", "closed_on": "2026-11-20"}
+
+
+@pytest.mark.parametrize(("role", "status"), [("therapist", 201), ("clinician", 201), ("nurse", 403), ("admin", 403)])
+@time_machine.travel(TODAY, tick=False)
+def test_who_writes_orthotic_plans(api_as, staff, patient, role, status):
+    api = api_as(staff(role))
+    existing = OrthoticPlanFactory(patient=patient)
+    OrthoticPlanVersionFactory(plan=existing)
+    existing_url = f"{base(patient, 'orthotic-plans')}/{existing.pk}"
+
+    created = api.post(base(patient, "orthotic-plans"), WEAR, format="json")
+    changed = api.post(f"{existing_url}/versions", {"hours_per_day": 10, "reason": "x"}, format="json")
+    stopped = api.post(f"{existing_url}/stop", {"reason": "x"}, format="json")
+
+    assert (created.status_code, changed.status_code, stopped.status_code) == (
+        status,
+        200 if status == 201 else 403,
+        200 if status == 201 else 403,
+    )
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"), [("therapist", True), ("clinician", True), ("nurse", False), ("admin", False)]
+)
+@time_machine.travel(TODAY, tick=False)
+def test_who_sets_rates_and_closes_goals(api_as, staff, patient, role, allowed):
+    api = api_as(staff(role))
+    goal_url = f"{base(patient, 'goals')}/{GoalFactory(patient=patient).pk}"
+
+    created = api.post(base(patient, "goals"), GOAL, format="json")
+    rated = api.post(f"{goal_url}/ratings", {"rated_on": "2026-11-10", "level": 0}, format="json")
+    closed = api.post(f"{goal_url}/close", {"status": "achieved"}, format="json")
+
+    expected = (201, 201, 200) if allowed else (403, 403, 403)
+    assert (created.status_code, rated.status_code, closed.status_code) == expected
+    assert Goal.objects.count() == (2 if allowed else 1)
