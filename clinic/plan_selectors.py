@@ -267,7 +267,7 @@ class CarePlanToday:
 
 
 def current_care_plan(patient: Patient, on: date) -> CarePlanToday:
-    """Everything in force for the patient on a day, from their full plan history (10 queries)."""
+    """Everything in force for the patient on a day, from their full plan history (a fixed number of queries)."""
     plan = CarePlanToday(on=on)
     for regimen in medication_regimens_of(patient):
         doses = list(regimen.doses.all())

@@ -11,6 +11,8 @@ is the volume programmed now, kept for readers that need only that.
 
 A change dated before versions that have not yet taken effect (the rest of a titration)
 supersedes them: they stay in the history with ``superseded_at`` set and never take effect.
+A version that has taken effect is never superseded, except on the day it started (a same-day
+correction, see ``clinic.plan_services``).
 Reads of what is in effect use ``in_force()`` on a version queryset.
 """
 

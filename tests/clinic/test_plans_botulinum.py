@@ -230,8 +230,9 @@ def test_a_session_too_soon_goes_ahead_with_an_override_that_is_audited(inject):
         "Overridden: The last session was on 2026-09-01; the next is allowed from 2026-11-24 (12 weeks; "
         "BTX: 400 U cumulative in a 3-month interval; re-treatment generally at least 12 weeks)."
     ]
-    audit = AuditEvent.objects.filter(resource_type="botulinum_session", action="create").latest("occurred_at")
-    assert audit.resource_id == response.json()["id"]
+    audit = AuditEvent.objects.get(
+        resource_type="botulinum_session", action="create", resource_id=response.json()["id"]
+    )
     assert audit.detail["override_reason"] == "Severe relapse; discussed with patient"
     assert audit.detail["overridden"] == [response.json()["warnings"][0].removeprefix("Overridden: ")]
     # 175 U on each day: within the 400 U of the 3 months, so only the interval was overridden.

@@ -129,7 +129,9 @@ def test_a_dose_increase_after_the_reminder_raises_one_with_the_new_dates(api_as
 
     assert changed.json()["projected_alarm_date"] == "2026-12-20"
     assert (raised, again) == (1, 0)
-    old, new = Alert.objects.filter(kind="pump_refill_due").order_by("created_at")
+    reminders = Alert.objects.filter(kind="pump_refill_due")
+    old = reminders.get(dedupe_key__endswith=":2026-12-30")
+    new = reminders.get(dedupe_key__endswith=":2026-12-20")
     assert (new.status, new.details["projected_alarm_date"], new.details["refill_due_date"]) == (
         "open",
         "2026-12-20",
