@@ -6,7 +6,7 @@ Querysets prefetch what their shapes need, so a list costs a fixed number of que
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -33,7 +33,7 @@ from clinic.models import (
 )
 
 
-def patient_today(patient: Patient, now: Any = None) -> date:
+def patient_today(patient: Patient, now: datetime | None = None) -> date:
     """Today where the patient lives: plan versions take effect on the patient's calendar day."""
     return (now or timezone.now()).astimezone(ZoneInfo(patient.time_zone)).date()
 
