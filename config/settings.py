@@ -260,8 +260,12 @@ TREND_SIDE_EFFECT_DAYS = env.int("TREND_SIDE_EFFECT_DAYS", default=28)
 TREND_WEAR_OFF_RETURN_SHARE = env.float("TREND_WEAR_OFF_RETURN_SHARE", default=0.5)
 TREND_WEAR_OFF_MAX_WEEKS = env.int("TREND_WEAR_OFF_MAX_WEEKS", default=26)
 # Spasms doubling: spasms per diary day in the last complete week at least this many times the
-# week before (issue 5).
+# week before (issue 5), both weeks with spasms counted on TREND_MIN_DAYS_PER_WEEK days. The
+# earlier rate counts as at least TREND_SPASM_BASELINE_FLOOR a day, so that a rise from none
+# (0 -> 12 a day) is measured and a rise from a few a week (0.3 -> 0.6) is not a doubling; no
+# source gives a floor, one spasm a day is our choice.
 TREND_SPASM_RATIO_ALERT = env.float("TREND_SPASM_RATIO_ALERT", default=2.0)
+TREND_SPASM_BASELINE_FLOOR = env.float("TREND_SPASM_BASELINE_FLOOR", default=1.0)
 # An active, enrolled patient with no diary entry for this many days raises an alert (issue 5).
 TREND_SILENT_DAYS = env.int("TREND_SILENT_DAYS", default=14)
 # How far back the nightly run recomputes: a year of back-dated entries and a month besides.

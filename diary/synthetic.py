@@ -20,7 +20,16 @@ from zoneinfo import ZoneInfo
 
 from diary import vocabulary as v
 
-GIVEN_NAMES = "Amara Ben Chloe Dev Elena Farid Grace Hiro Ines Jonas Kemi Luis Maya Noah Olga Pavel Quinn Rosa".split()
+# Given names by the administrative sex recorded with them, so the demo never shows a "Chloe,
+# male"; names used for any sex go with "other" and "unknown".
+GIVEN_NAMES = {
+    "female": "Amara Chloe Elena Grace Ines Kemi Maya Olga Rosa Yuki".split(),
+    "male": "Ben Dev Farid Hiro Jonas Luis Noah Pavel Tomas Yusuf".split(),
+    "other": "Alex Quinn Robin Sam".split(),
+    "unknown": "Alex Quinn Robin Sam".split(),
+}
+# Most records say female or male; a few say other or unknown, as real registers do.
+SEX_WEIGHTS = {"female": 48, "male": 48, "other": 2, "unknown": 2}
 FAMILY_NAMES = "Adeyemi Brennan Castillo Dubois Eriksen Fischer Gallagher Haddad Ivanova Jensen Kowalski Moreau".split()
 TIME_ZONES = ["America/Toronto", "America/Chicago", "Europe/London", "Europe/Berlin", "Australia/Sydney"]
 DIAGNOSES = ["stroke", "multiple_sclerosis", "spinal_cord_injury", "cerebral_palsy", "brain_injury"]
@@ -76,12 +85,13 @@ def patient_profile(rng: random.Random, number: int) -> PatientProfile:
         treatment = "botulinum"
     else:
         treatment = "oral"
+    sex = rng.choices(list(SEX_WEIGHTS), weights=list(SEX_WEIGHTS.values()))[0]
     return PatientProfile(
         mrn=f"MRN{number:07d}",
-        given_name=rng.choice(GIVEN_NAMES),
+        given_name=rng.choice(GIVEN_NAMES[sex]),
         family_name=rng.choice(FAMILY_NAMES),
         birth_date=date(2026 - age, rng.randint(1, 12), rng.randint(1, 28)),
-        sex=rng.choice(["female", "male"]),
+        sex=sex,
         time_zone=rng.choice(TIME_ZONES),
         diagnosis=diagnosis,
         side=rng.choice(["left", "right"]),

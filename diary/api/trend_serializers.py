@@ -41,7 +41,9 @@ class TrendSummaryOutput(serializers.Serializer):
     entry_count = serializers.IntegerField()
     days_with_entries = serializers.IntegerField()
     severity_mean = serializers.FloatField(allow_null=True)
-    spasms_per_day = serializers.FloatField(allow_null=True, help_text="Per day with diary entries.")
+    spasms_per_day = serializers.FloatField(
+        allow_null=True, help_text="Per day on which spasms were counted (null: never counted)."
+    )
     direction = serializers.ChoiceField(
         choices=Direction.choices, help_text="Mean severity against the previous period."
     )

@@ -5,7 +5,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
@@ -27,6 +26,7 @@ from diary.api import trend_serializers as s
 from diary.models import TrendEventComparison, TrendSummary
 from diary.trends import charts
 from diary.trends import selectors as trend_selectors
+from diary.trends.compute import local_today
 
 
 class PatientTrendList(generics.ListAPIView):
@@ -158,9 +158,10 @@ class PatientChart(APIView):
         if name not in charts.CHARTS or fmt not in charts.FORMATS:
             raise Http404(f"There is no chart '{name}.{fmt}'.")
         weeks = validated(s.ChartQuery, request.query_params.dict())["weeks"]
-        summaries = trend_selectors.chart_weeks(patient, weeks)
-        since = charts.first_day(summaries, timezone.now().date())
-        marks = trend_selectors.chart_events(patient, since) if name == "severity" else []
+        today = local_today(patient.time_zone)
+        summaries = trend_selectors.chart_weeks(patient, weeks, today=today)
+        since = charts.first_day(summaries, today)
+        marks = trend_selectors.chart_events(patient, since, today) if name == "severity" else []
         body = charts.render(name, fmt, summaries, marks)
         audit_record(
             actor=caller(request), patient=patient, action="read", resource_type="trend_chart", detail={"chart": name}

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -18,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from clinic import selectors as clinic_selectors
-from clinic.audit import audit_list_read, audit_record
+from clinic.audit import audit_denied, audit_list_read, audit_record
 from clinic.models import Patient, User
 from diary import selectors, services
 from diary.dashboard.selectors import current_plan
@@ -44,11 +45,17 @@ def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return wrapper
 
 
+# Patients per page of the attention list: a clinic's day at a glance, and never all of a large
+# clinic in one page; the page says how many there are and links to the next.
+ATTENTION_PAGE_SIZE = 200
+
+
 @require_GET
 @staff_page
 def attention(request: HttpRequest, user: User) -> HttpResponse:
-    """The clinic's active patients, most in need of attention first."""
-    patients = list(trend_selectors.clinic_overview(user)[:200])
+    """The clinic's active patients, most in need of attention first, a page at a time."""
+    page = Paginator(trend_selectors.clinic_overview(user), ATTENTION_PAGE_SIZE).get_page(request.GET.get("page"))
+    patients = list(page.object_list)
     reasons = trend_selectors.attention_reasons(patients)
     audit_list_read(
         actor=user, resource_type="clinic_overview", patient_ids=[p.pk for p in patients], detail="dashboard"
@@ -58,7 +65,7 @@ def attention(request: HttpRequest, user: User) -> HttpResponse:
         {"patient": p, "reasons": reasons[p.pk], "direction": labels.get(p.latest_week_direction)}  # type: ignore[attr-defined]
         for p in patients
     ]
-    return render(request, "dashboard/attention.html", {"rows": rows, "clinic": user.clinic})
+    return render(request, "dashboard/attention.html", {"rows": rows, "clinic": user.clinic, "page": page})
 
 
 @require_GET
@@ -75,8 +82,11 @@ def patient_page(request: HttpRequest, user: User, patient_id: UUID) -> HttpResp
         "patient": patient,
         "today": today,
         "age": patient.age_on(today),
+        # Acknowledged alerts stay until resolved (someone is on them, nobody has closed them),
+        # shown with who acknowledged them and when, and without the button.
         "alerts": selectors.alerts_for_user(user)
         .filter(patient=patient, status__in=["open", "acknowledged"])
+        .select_related("acknowledged_by")
         .order_by(selectors.PRIORITY_RANK, "-created_at"),
         "charts": [
             {"name": name, "title": title, "url": chart_url(patient, name)}
@@ -100,6 +110,8 @@ def acknowledge(request: HttpRequest, user: User, alert_id: UUID) -> HttpRespons
     """The acknowledge button: marks the alert seen by this member of staff, then goes back."""
     alert = selectors.alerts_for_user(user).filter(pk=alert_id).first()
     if alert is None:
+        # Answered like a missing alert, and recorded as a denied attempt, as the API does.
+        audit_denied(actor=user, resource_type="alert", resource_id=alert_id)
         return render(request, "dashboard/not_found.html", status=404)
     try:
         services.alert_acknowledge(actor=user, alert=alert)

@@ -7,7 +7,7 @@ backend. SVG keeps its text as text, so it stays sharp, searchable and small.
 import io
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import matplotlib
@@ -47,33 +47,68 @@ def _no_data(figure: Figure, title: str) -> None:
     axes.text(0.5, 0.5, "Nothing recorded in this time", ha="center", va="center", color="#555555")
 
 
+def _weekly_series(weeks: Sequence[TrendSummary]) -> list[tuple[date, TrendSummary | None]]:
+    """Every week from the first to the last summary, ``None`` for a week without one, so that a
+    line breaks where the diary has a gap instead of bridging it."""
+    by_start = {w.period_start: w for w in weeks}
+    first, last = weeks[0].period_start, weeks[-1].period_start
+    return [
+        (first + timedelta(weeks=n), by_start.get(first + timedelta(weeks=n)))
+        for n in range((last - first).days // 7 + 1)
+    ]
+
+
+def _value(week: TrendSummary | None, read: Callable[[TrendSummary], float | None]) -> float:
+    """A week's figure, or NaN (not drawn) for a missing week or an unknown figure."""
+    value = read(week) if week is not None else None
+    return float("nan") if value is None else float(value)
+
+
 def severity_chart(weeks: Sequence[TrendSummary], marks: Sequence[EventMark]) -> Figure:
-    """Weekly mean and worst severity, spasms per diary day, and plan events on the time axis."""
+    """Weekly mean and worst severity, spasms per diary day, and plan events on the time axis.
+
+    A week without entries breaks the severity line, and a week whose spasms were not counted
+    has no bar: unknown is not zero.
+    """
     figure = _figure(4.2)
     title = "Severity (0-10) and spasms per day, by week"
     if not weeks:
         _no_data(figure, title)
         return figure
     axes = figure.add_subplot()
-    days = date2num([w.period_start for w in weeks])
+    series = _weekly_series(weeks)
+    days = date2num([start for start, _ in series])
+    counted = [
+        (start, day, week.spasms_per_day)
+        for day, (start, week) in zip(days, series, strict=True)
+        if week is not None and week.spasms_per_day is not None
+    ]
     spasms = axes.twinx()
-    spasms.bar(
-        days,
-        [w.spasms_per_day or 0 for w in weeks],
+    bars = spasms.bar(
+        [day for _, day, _ in counted],
+        [rate for _, _, rate in counted],
         width=5,
         color=SPASMS,
         alpha=0.35,
         label="Spasms per diary day",
     )
+    for bar, (start, _, _) in zip(bars, counted, strict=True):
+        bar.set_gid(f"spasms-{start.isoformat()}")  # element ids in the SVG: which weeks have a bar
     spasms.set_ylabel("Spasms per day")
     spasms.spines["right"].set_visible(True)
     axes.set_zorder(spasms.get_zorder() + 1)
     axes.patch.set_visible(False)
-    means = [w.severity_mean if w.severity_mean is not None else float("nan") for w in weeks]
-    axes.plot(days, means, marker="o", color=SEVERITY, label="Mean severity")
     axes.plot(
         days,
-        [w.figures["severity_max"] for w in weeks],
+        [_value(w, lambda w: w.severity_mean) for _, w in series],
+        marker="o",
+        color=SEVERITY,
+        label="Mean severity",
+        gid="mean-severity",
+    )
+    axes.plot(
+        days,
+        [_value(w, lambda w: w.figures["severity_max"]) for _, w in series],
         linestyle="none",
         marker="^",
         color=SEVERITY,
@@ -84,6 +119,10 @@ def severity_chart(weeks: Sequence[TrendSummary], marks: Sequence[EventMark]) ->
     axes.set_ylabel("Severity (NRS 0-10)")
     axes.set_title(title, loc="left")
     axes.xaxis.set_major_formatter(DateFormatter("%d %b"))
+    # The axis runs over the weeks shown and any plan event since (the caller passes events up
+    # to today only): a change after the diary stopped is still on the chart, inside the plot.
+    right = max([days[-1] + 10, *(float(date2num(m.day)) + 4 for m in marks)])
+    axes.set_xlim(days[0] - 4, right)
     shown: set[str] = set()
     for mark in marks:
         colour, line = EVENT_STYLE[mark.kind]
@@ -98,13 +137,12 @@ def severity_chart(weeks: Sequence[TrendSummary], marks: Sequence[EventMark]) ->
             va="top",
             ha="right",
             color=colour,
-            annotation_clip=False,
+            annotation_clip=True,  # a label outside the plot would squeeze it in the layout
         )
         shown.add(label)
     handles, labels = axes.get_legend_handles_labels()
     bar_handles, bar_labels = spasms.get_legend_handles_labels()
     axes.legend(handles + bar_handles, labels + bar_labels, loc="upper left", fontsize=8, ncols=3, frameon=False)
-    axes.set_xlim(days[0] - 4, days[-1] + 10)
     return figure
 
 

@@ -78,11 +78,11 @@ EVENT_COLUMNS = [
     "created_at",
     "updated_at",
 ]
-CORE_WIDTH = 16  # columns of sql.CORE_COLUMNS
+CORE_WIDTH = 17  # columns of sql.CORE_COLUMNS
 NO_PLANS = adherence.PatientPlans()
 # Part of every period's inputs digest: change it when the figures' code changes, so the next
 # nightly run reshapes and rewrites every summary instead of keeping figures of the old code.
-FIGURES_VERSION = 1
+FIGURES_VERSION = 2
 
 
 @cache
@@ -187,9 +187,13 @@ def _period_inputs(
     logged: dict,
 ) -> PeriodInputs:
     """What each period's figures are made of, as a digest: the aggregates and logs from the
-    database, the plan's amounts, the patient's "today", the previous period's inputs (for the
-    change) and the version of this code. Same digest, same figures: the nightly run reads every
-    entry but shapes and writes only the periods whose inputs moved."""
+    database, the plan's amounts, the patient's "today", the previous period's counts and sums
+    that the change is computed from, and the version of this code. Same digest, same figures:
+    the nightly run reads every entry but shapes and writes only the periods whose inputs moved.
+
+    The previous period enters by its own numbers, not its digest: a chain of digests would
+    tie every period to the first one read, so that the horizon moving on a day, or one entry
+    in an old week, would rewrite every later period."""
     digests: dict[tuple[uuid.UUID, date], str] = {}
     planned: dict[tuple[uuid.UUID, date], tuple[dict, dict]] = {}
     for key in sorted({*aggregates, *logged}):
@@ -203,7 +207,7 @@ def _period_inputs(
             patient_plans.planned("therapy", start, counted_until),
             patient_plans.planned("orthoses", start, counted_until),
         )
-        previous = digests.get((patient, previous_period_start(granularity, start)), "")
+        previous = _comparison_inputs((patient, previous_period_start(granularity, start)), aggregates, logged)
         digests[key] = _digest(
             (
                 FIGURES_VERSION,
@@ -271,6 +275,15 @@ def _write_periods(
     return written, len(stale)
 
 
+def _comparison_inputs(key: tuple[uuid.UUID, date], aggregates: dict, logged: dict) -> tuple | None:
+    """What ``_change`` reads of a period, as the period before another: whether it has a
+    summary, and its entries, days, severity sum and spasm counts (the means come from these)."""
+    if key in aggregates:
+        core = Core.from_row(aggregates[key][:CORE_WIDTH])
+        return (core.entries, core.days, core.severity_sum, core.spasm_sum, core.spasm_days)
+    return (0, 0, 0, 0, 0) if key in logged else None
+
+
 def _digest(value: Any) -> str:
     return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
 
@@ -322,21 +335,26 @@ def _period_figures(
 
 
 def _change(granularity: str, previous: dict[str, Any] | None, figures: dict[str, Any]) -> dict[str, Any]:
-    """Mean severity and spasms per day against the previous period."""
-    enough = (
-        previous is not None
-        and previous["days_with_entries"] >= min_days(granularity)
-        and figures["days_with_entries"] >= min_days(granularity)
-    )
+    """Mean severity and spasms per day against the previous period.
+
+    Uses only the previous period's counts and sums (``_comparison_inputs``), which is what its
+    part of this period's inputs digest covers.
+    """
+    minimum = min_days(granularity)
+
+    def enough(days: str) -> bool:
+        return previous is not None and previous[days] >= minimum and figures[days] >= minimum
+
     before = previous or {"severity_mean": None, "spasms_per_day": None, "label": None}
+    spasms_compared = enough("days_with_spasm_counts")
     return {
         "previous_period": before["label"],
-        "minimum_days": min_days(granularity),
-        "severity": compare(before["severity_mean"], figures["severity_mean"], enough_data=enough),
+        "minimum_days": minimum,
+        "severity": compare(before["severity_mean"], figures["severity_mean"], enough_data=enough("days_with_entries")),
         "spasms_per_day": {
             "before": before["spasms_per_day"],
             "after": figures["spasms_per_day"],
-            "ratio": spasm_ratio(before["spasms_per_day"], figures["spasms_per_day"]) if enough else None,
+            "ratio": spasm_ratio(before["spasms_per_day"], figures["spasms_per_day"]) if spasms_compared else None,
         },
     }
 
@@ -395,8 +413,15 @@ def _recompute_events(
     # read only for the events that are shaped.
     digests = {
         event.key(): _digest(
-            # The window ends today while it is open, so "today" is in it exactly as long as it matters.
-            (FIGURES_VERSION, vars(event), windows[event.key()], sorted(raw[event.key()]))
+            # The window ends today while it is open, so "today" is in it as long as it moves the
+            # figures; then only whether the "after" side is complete still depends on it.
+            (
+                FIGURES_VERSION,
+                vars(event),
+                windows[event.key()],
+                events.after_complete(event, todays[event.patient_id]),
+                sorted(raw[event.key()]),
+            )
         )
         for event in plan_events
     }

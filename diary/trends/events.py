@@ -151,6 +151,15 @@ def window_of(event: PlanEvent, today: date) -> sql.Window:
     return (event.key(), event.patient_id, first, min(last, today), bucket_days(), words)
 
 
+def after_complete(event: PlanEvent, today: date) -> bool:
+    """Whether the last day of the "after" window has passed: its figures are final from then on.
+
+    The window stops at its last day, so the day after that changes nothing it aggregates; this
+    flag is the one figure that still moves then, so it is part of the event's inputs too.
+    """
+    return event.day + timedelta(days=settings.TREND_EVENT_AFTER_TO_DAY) < today
+
+
 @dataclass
 class Measured:
     """An event's window as buckets: core figures and word counts per bucket."""
@@ -199,7 +208,7 @@ def comparison_figures(event: PlanEvent, measured: Measured) -> dict[str, Any]:
         "before": _side(before, measured.dates(*before_span)),
         "after": {
             **_side(after, measured.dates(*after_span) if started else None),
-            "complete": event.day + timedelta(days=after_span[1]) < today,
+            "complete": after_complete(event, today),
         },
         "minimum_days_each_side": minimum,
         "enough_data": enough,

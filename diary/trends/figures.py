@@ -75,11 +75,12 @@ class Core:
     severity_max: int | None
     spasm_sum: int
     spasm_entries: int
+    spasm_days: int  # days with at least one spasm count
     impact: dict[str, tuple[int, int]]  # domain -> (sum, entries that rated it)
 
     @classmethod
     def from_row(cls, values: tuple[Any, ...]) -> "Core":
-        entries, days, severity_sum, severity_max, spasm_sum, spasm_entries, *impact = values
+        entries, days, severity_sum, severity_max, spasm_sum, spasm_entries, spasm_days, *impact = values
         return cls(
             entries=int(entries),
             days=int(days),
@@ -87,6 +88,7 @@ class Core:
             severity_max=None if severity_max is None else int(severity_max),
             spasm_sum=int(spasm_sum or 0),
             spasm_entries=int(spasm_entries),
+            spasm_days=int(spasm_days or 0),
             impact={
                 domain: (int(impact[2 * i] or 0), int(impact[2 * i + 1])) for i, domain in enumerate(IMPACT_DOMAINS)
             },
@@ -98,8 +100,9 @@ class Core:
 
     @property
     def spasms_per_day(self) -> float | None:
-        """Spasms per day with diary entries: days without entries are unknown, not spasm-free."""
-        return _ratio(self.spasm_sum, self.days) if self.spasm_entries else None
+        """Spasms per day on which spasms were counted. A day without entries, or whose entries
+        leave the count out, is unknown, not spasm-free; a count of 0 is a spasm-free day."""
+        return _ratio(self.spasm_sum, self.spasm_days)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -109,11 +112,12 @@ class Core:
             "severity_max": self.severity_max,
             "spasms_total": self.spasm_sum,
             "spasms_per_day": self.spasms_per_day,
+            "days_with_spasm_counts": self.spasm_days,
             "impact": {domain: _ratio(total, n) for domain, (total, n) in self.impact.items()},
         }
 
 
-EMPTY_CORE = Core(0, 0, 0, None, 0, 0, dict.fromkeys(IMPACT_DOMAINS, (0, 0)))
+EMPTY_CORE = Core(0, 0, 0, None, 0, 0, 0, dict.fromkeys(IMPACT_DOMAINS, (0, 0)))
 
 
 def sum_cores(cores: Iterable[Core]) -> Core:
@@ -128,6 +132,7 @@ def sum_cores(cores: Iterable[Core]) -> Core:
             severity_max=max(maxima) if maxima else None,
             spasm_sum=total.spasm_sum + core.spasm_sum,
             spasm_entries=total.spasm_entries + core.spasm_entries,
+            spasm_days=total.spasm_days + core.spasm_days,
             impact={
                 domain: (total.impact[domain][0] + n[0], total.impact[domain][1] + n[1])
                 for domain, n in core.impact.items()
@@ -161,23 +166,39 @@ def time_of_day(by_hour: list[int]) -> dict[str, Any]:
     return {**parts, "by_hour": by_hour}
 
 
+# Means are shown to 2 decimals and thresholds are short decimals: a change that is exactly the
+# threshold in decimals (5.5 -> 6.6 is +20 %) must count, whatever binary floats make of it, so
+# both sides are rounded to this many decimals before they are compared.
+TOLERANCE_DIGITS = 6
+
+
 def compare(before: float | None, after: float | None, *, enough_data: bool) -> dict[str, Any]:
-    """How mean severity moved from ``before`` to ``after``, with the direction in words."""
+    """How mean severity moved from ``before`` to ``after``, with the direction in words.
+
+    "Better" or "worse" needs a move of at least ``TREND_CHANGE_MIN_POINTS`` and at least
+    ``TREND_CHANGE_RELATIVE`` of ``before``; a move of exactly the threshold counts.
+    """
     if not enough_data or before is None or after is None:
         return {"before": before, "after": after, "relative": None, "direction": Direction.NOT_ENOUGH_DATA.value}
-    difference = after - before
-    relative = round(difference / before, 3) if before else None
-    large_enough = abs(difference) >= settings.TREND_CHANGE_MIN_POINTS and (
-        before == 0 or abs(difference) >= settings.TREND_CHANGE_RELATIVE * before
+    difference = round(abs(after - before), TOLERANCE_DIGITS)
+    relative = round((after - before) / before, 3) if before else None
+    large_enough = difference >= round(settings.TREND_CHANGE_MIN_POINTS, TOLERANCE_DIGITS) and (
+        difference >= round(settings.TREND_CHANGE_RELATIVE * before, TOLERANCE_DIGITS)
     )
     direction = Direction.UNCHANGED
     if large_enough:
-        direction = Direction.WORSE if difference > 0 else Direction.BETTER
+        direction = Direction.WORSE if after > before else Direction.BETTER
     return {"before": before, "after": after, "relative": relative, "direction": direction.value}
 
 
 def spasm_ratio(before: float | None, after: float | None) -> float | None:
-    return _ratio(after, before) if before else None
+    """Spasms per day after against before, with the earlier rate taken as at least
+    ``TREND_SPASM_BASELINE_FLOOR``: from none (or a few a week) a ratio means nothing, so 0 -> 12 a
+    day is measured against 1 a day (12x), and 0.3 -> 0.6 (one or two spasms more a week) is not a
+    doubling."""
+    if before is None or after is None:
+        return None
+    return _ratio(after, max(before, settings.TREND_SPASM_BASELINE_FLOOR))
 
 
 def words_figures(words: dict[str, dict[str, tuple[int, int]]], entries: int) -> dict[str, Any]:

@@ -4,17 +4,60 @@ Callers scope the patient first (``clinic.selectors.patient_get_for_user``); the
 is scoped here to the staff member's clinic.
 """
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.utils import timezone
 
-from clinic.models import BotulinumSession, ItbDose, MedicationDose, Patient, User
+from clinic.models import AccessToken, BotulinumSession, EnrollmentCode, ItbDose, MedicationDose, Patient, User
 from diary.models import Alert, DiaryEntry, Direction, TrendEventComparison, TrendSummary
 from diary.selectors import PRIORITY_RANK
+from diary.trends.compute import local_today
 from diary.trends.events import dose_text
 from diary.trends.figures import plain
+
+
+def patients_for_signals(patient_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Patient]:
+    """The patients, each with ``phone_enrolled_at``: when a phone was last enrolled for them.
+
+    That is the latest of the enrollment codes redeemed, the patient-app tokens issued (one per
+    redemption) and the patient account's creation (at the first enrollment). Codes and tokens
+    are purged a while after they expire; the account stays, so there is always an answer.
+    """
+    last_code = EnrollmentCode.objects.filter(patient=OuterRef("pk"), redeemed_at__isnull=False).order_by(
+        "-redeemed_at"
+    )
+    last_token = AccessToken.objects.filter(user=OuterRef("user_id"), kind=AccessToken.Kind.PATIENT).order_by(
+        "-created_at"
+    )
+    patients = Patient.objects.filter(pk__in=patient_ids).annotate(
+        last_redeemed_at=Subquery(last_code.values("redeemed_at")[:1]),
+        last_token_at=Subquery(last_token.values("created_at")[:1]),
+        account_created_at=F("user__date_joined"),
+    )
+    found: dict[uuid.UUID, Patient] = {}
+    for patient in patients:
+        times = [patient.last_redeemed_at, patient.last_token_at, patient.account_created_at]
+        patient.phone_enrolled_at = max((t for t in times if t is not None), default=None)  # type: ignore[attr-defined]
+        found[patient.pk] = patient
+    return found
 
 
 def trend_summaries_of(patient: Patient, granularity: str) -> QuerySet[TrendSummary]:
@@ -40,13 +83,27 @@ def clinic_overview(user: User) -> QuerySet[Patient]:
     """
     if not user.is_clinic_staff or user.clinic_id is None:
         return Patient.objects.none()
+    patients = Patient.objects.filter(clinic_id=user.clinic_id, is_active=True)
+    # The last complete week is the one before the patient's own current week: an older week is
+    # history, not a reason for attention today. Patients' time zones differ, and near midnight
+    # on a Sunday so does that week; the clinic's patients live in a handful of zones.
+    now = timezone.now()
+    zones = sorted(patients.order_by().values_list("time_zone", flat=True).distinct())
+    last_week_start = Case(
+        *(When(time_zone=zone, then=Value(_last_complete_week_start(zone, now))) for zone in zones),
+        default=Value(None),
+        output_field=DateField(),
+    )
     latest_week = TrendSummary.objects.filter(
-        patient=OuterRef("pk"), granularity=TrendSummary.Granularity.WEEK, complete=True
-    ).order_by("-period_start")
+        patient=OuterRef("pk"),
+        granularity=TrendSummary.Granularity.WEEK,
+        complete=True,
+        period_start=OuterRef("last_week_start"),
+    )
     last_entry = DiaryEntry.objects.filter(patient=OuterRef("pk"), deleted_at__isnull=True).order_by("-local_date")
     open_alerts = Alert.objects.filter(status=Alert.Status.OPEN).order_by(PRIORITY_RANK, "-created_at")
     return (
-        Patient.objects.filter(clinic_id=user.clinic_id, is_active=True)
+        patients.annotate(last_week_start=last_week_start)
         .annotate(
             urgent_alerts=_open(Alert.Priority.URGENT),
             high_alerts=_open(Alert.Priority.HIGH),
@@ -65,6 +122,12 @@ def clinic_overview(user: User) -> QuerySet[Patient]:
         .order_by("-urgent_alerts", "-high_alerts", "-worse", "-routine_alerts", "family_name", "given_name", "pk")
         .prefetch_related(Prefetch("alerts", queryset=open_alerts, to_attr="open_alerts"))
     )
+
+
+def _last_complete_week_start(time_zone: str, now: datetime) -> date:
+    """The Monday of the last complete ISO week on the patient's own calendar."""
+    today = local_today(time_zone, now)
+    return today - timedelta(days=today.weekday() + 7)
 
 
 def attention_reasons(patients: list[Patient]) -> dict[Any, list[dict[str, Any]]]:
@@ -100,26 +163,32 @@ class EventMark:
     label: str
 
 
-def chart_weeks(patient: Patient, weeks: int) -> list[TrendSummary]:
-    """The patient's weekly summaries of the last ``weeks`` weeks, oldest first."""
-    since = date.today() - timedelta(weeks=weeks)  # noqa: DTZ011 (a day's slack at the edge is fine)
-    return list(trend_summaries_of(patient, TrendSummary.Granularity.WEEK).filter(period_start__gte=since).reverse())
+def chart_weeks(patient: Patient, weeks: int, *, today: date) -> list[TrendSummary]:
+    """The patient's weekly summaries of the last ``weeks`` weeks to ``today``, oldest first."""
+    since = today - timedelta(weeks=weeks)
+    summaries = trend_summaries_of(patient, TrendSummary.Granularity.WEEK)
+    return list(summaries.filter(period_start__gte=since, period_start__lte=today).reverse())
 
 
-def chart_events(patient: Patient, since: date) -> list[EventMark]:
-    """Regimen changes, pump dose changes and injections from ``since``, for the time axis."""
+def chart_events(patient: Patient, since: date, until: date) -> list[EventMark]:
+    """Regimen changes, pump dose changes and injections from ``since`` to ``until``, for the time axis.
+
+    Only the plan as it stands: versions a later change cancelled before they took effect
+    (superseded) never happened, and changes scheduled after ``until`` have not happened yet.
+    """
+    doses = MedicationDose.objects.in_force().filter(
+        regimen__patient=patient, effective_from__gte=since, effective_from__lte=until
+    )
     marks = [
         EventMark(d.effective_from, "medication", f"{d.regimen.get_drug_display()} {dose_text(d)}")
-        for d in MedicationDose.objects.filter(regimen__patient=patient, effective_from__gte=since).select_related(
-            "regimen"
-        )
+        for d in doses.select_related("regimen")
     ]
-    marks += [
-        EventMark(d.effective_from, "pump", f"ITB {plain(d.daily_dose_mcg)} mcg/day")
-        for d in ItbDose.objects.filter(pump__patient=patient, effective_from__gte=since)
-    ]
-    marks += [
-        EventMark(s.injected_on, "injection", s.get_product_display())
-        for s in BotulinumSession.objects.filter(patient=patient, injected_on__gte=since, voided_at__isnull=True)
-    ]
+    pump_doses = ItbDose.objects.in_force().filter(
+        pump__patient=patient, effective_from__gte=since, effective_from__lte=until
+    )
+    marks += [EventMark(d.effective_from, "pump", f"ITB {plain(d.daily_dose_mcg)} mcg/day") for d in pump_doses]
+    sessions = BotulinumSession.objects.filter(
+        patient=patient, injected_on__gte=since, injected_on__lte=until, voided_at__isnull=True
+    )
+    marks += [EventMark(s.injected_on, "injection", s.get_product_display()) for s in sessions]
     return sorted(marks, key=lambda m: m.day)

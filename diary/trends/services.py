@@ -89,6 +89,11 @@ def trends_recompute_waiting(*, patient_ids: Sequence[uuid.UUID | str]) -> list[
     claim = _claim(patient_ids)
     if claim is None:
         return []
+    return _run(claim)
+
+
+def _run(claim: Claim) -> list[uuid.UUID]:
+    """Recompute the claimed patients and raise their signals; returns those marked meanwhile."""
     ids = sorted(claim.generations)
     try:
         result = compute.recompute(ids, since=claim.since)
@@ -113,9 +118,23 @@ def _finish(claim: Claim) -> list[uuid.UUID]:
     return again
 
 
-def trends_recompute_now(*, patient: Patient) -> None:
-    """Recompute one patient at once, whatever their queue row says (demo loading, operators)."""
-    TrendRecompute.objects.update_or_create(
-        patient=patient, defaults={"dirty_from": date.min, "requested_at": timezone.now()}
+def trends_recompute_now(*, patient: Patient) -> bool:
+    """Recompute one patient at once, whatever their queue row says (demo loading, operators).
+
+    Marks the row the way an upload does, generation and all, so if another worker holds the
+    patient its run ends by leaving the patient waiting (and enqueued again) instead of clearing
+    the mark: the recompute asked for here still happens once that worker lets go. Returns
+    whether it ran here and now (False: it was held elsewhere and will run after).
+    """
+    TrendRecompute.objects.get_or_create(patient=patient)
+    TrendRecompute.objects.filter(patient=patient).update(
+        dirty_from=date.min, generation=F("generation") + 1, requested_at=timezone.now()
     )
-    trends_recompute_waiting(patient_ids=[patient.pk])
+    claim = _claim([patient.pk])
+    if claim is None:
+        return False
+    if _run(claim):  # an upload marked the patient while this ran: its recompute is still due
+        from diary import tasks  # tasks import this module
+
+        enqueue_on_commit(tasks.recompute_patient_trends, str(patient.pk), countdown=settings.TREND_DEBOUNCE_SECONDS)
+    return True

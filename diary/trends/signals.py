@@ -8,7 +8,7 @@ Pump-refill reminders are raised by the care-plan reminders, not here.
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,8 +16,11 @@ from django.db import transaction
 
 from clinic.audit import audit_record
 from clinic.models import Patient
+from config.celery_app import enqueue_on_commit
 from diary.models import Alert, Direction, TrendEventComparison, TrendSummary
 from diary.trends import events, sql
+from diary.trends.compute import local_today
+from diary.trends.selectors import patients_for_signals
 
 
 def _severity_worsening(patient: Patient, weeks: list[TrendSummary]) -> Alert | None:
@@ -70,7 +73,9 @@ def _spasms_doubled(patient: Patient, weeks: list[TrendSummary]) -> Alert | None
             "spasms_per_day": [before, last.spasms_per_day],
             "ratio": ratio,
             "threshold_ratio": settings.TREND_SPASM_RATIO_ALERT,
+            "baseline_floor": settings.TREND_SPASM_BASELINE_FLOOR,
             "days_with_entries": last.days_with_entries,
+            "days_with_spasm_counts": last.figures["days_with_spasm_counts"],
         },
         dedupe_key=f"spasms_doubled:{patient.pk}:{last.period_start}",
     )
@@ -105,16 +110,24 @@ def _wear_off(patient: Patient, event: events.PlanEvent, figures: dict[str, Any]
     )
 
 
-def _silent(patient: Patient, last: tuple[date, Any] | None, today: date) -> Alert | None:
+def _silent(patient: Patient, last: tuple[date, datetime] | None, today: date) -> Alert | None:
     """An active patient with an enrolled phone and no diary entry for ``TREND_SILENT_DAYS`` days.
 
-    Silence runs from the later of the last diary day and the last upload received: a phone
-    that was offline and has just sent its backlog belongs to a patient who kept the diary.
+    Silence runs from the latest of the last diary day, the last upload received and the phone's
+    enrollment, each as a day of the patient's own calendar: a phone that was offline and has
+    just sent its backlog belongs to a patient who kept the diary, and a phone enrolled today has
+    had no time to say anything yet.
     """
     if not patient.is_active or patient.user_id is None:
         return None
     last_day, received = last if last is not None else (None, None)
-    heard = max(last_day, received.date()) if last_day and received else patient.created_at.date()
+    enrolled = patient.phone_enrolled_at  # type: ignore[attr-defined]
+    heard_days = [
+        last_day,
+        local_today(patient.time_zone, received) if received else None,
+        local_today(patient.time_zone, enrolled) if enrolled else None,
+    ]
+    heard = max((d for d in heard_days if d is not None), default=local_today(patient.time_zone, patient.created_at))
     silent_days = (today - heard).days
     if silent_days < settings.TREND_SILENT_DAYS:
         return None
@@ -127,6 +140,7 @@ def _silent(patient: Patient, last: tuple[date, Any] | None, today: date) -> Ale
         details={
             "last_entry_day": last_day.isoformat() if last_day else None,
             "last_received_at": received.isoformat() if received else None,
+            "phone_enrolled_at": enrolled.isoformat() if enrolled else None,
             "days_without_entries": silent_days,
             "threshold_days": settings.TREND_SILENT_DAYS,
         },
@@ -141,7 +155,7 @@ def raise_signals(
     comparisons: Sequence[tuple[events.PlanEvent, dict[str, Any]]],
 ) -> list[Alert]:
     """Raise the alerts the patients' current trends call for; returns the alerts that are new."""
-    patients = {p.pk: p for p in Patient.objects.filter(pk__in=patient_ids)}
+    patients = patients_for_signals(patient_ids)
     if not patients:
         return []
     earliest = min(todays.values()) - timedelta(days=21)
@@ -173,15 +187,26 @@ def raise_signals(
 
 @transaction.atomic
 def _store_new(alerts: list[Alert]) -> list[Alert]:
-    """Store the alerts not raised before (by dedupe key), and audit each as raised by the system."""
+    """Store the alerts not raised before (by dedupe key); audit each as raised by the system, and
+    have the urgent and high ones sent to staff once the transaction commits."""
     if not alerts:
         return []
+    # Imported here: the diary services and tasks import the trends, which import this module.
+    from diary import tasks
+    from diary.services import NOTIFIED_PRIORITIES
+
     known = set(
         Alert.objects.filter(dedupe_key__in=[a.dedupe_key for a in alerts]).values_list("dedupe_key", flat=True)
     )
     new = [a for a in alerts if a.dedupe_key not in known]
+    for alert in new:
+        alert.needs_notification = alert.priority in NOTIFIED_PRIORITIES
     # ignore_conflicts: a recompute racing this one may have stored the same key since the read.
+    # Those rows are skipped without an error, so read back which of ours were really stored:
+    # only they are audited and notified (the other run does that for its own).
     Alert.objects.bulk_create(new, ignore_conflicts=True)
+    stored = set(Alert.objects.filter(pk__in=[a.pk for a in new]).values_list("pk", flat=True))
+    new = [a for a in new if a.pk in stored]
     for alert in new:
         audit_record(
             actor=None,
@@ -191,4 +216,6 @@ def _store_new(alerts: list[Alert]) -> list[Alert]:
             resource_id=alert.pk,
             detail={"kind": alert.kind, "dedupe_key": alert.dedupe_key},
         )
+        if alert.needs_notification:
+            enqueue_on_commit(tasks.notify_alert, str(alert.pk))
     return new

@@ -8,7 +8,7 @@ lists of an entry are JSON arrays and ``relief`` a JSON object, expanded with
 
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
@@ -25,7 +25,7 @@ IMPACT_DOMAINS = list(IMPACT_COLUMNS)
 SEVERITY_LEVELS = range(11)
 HOURS = range(24)
 
-# The figures every aggregate row carries, in this order (see ``CoreRow`` in figures.py).
+# The figures every aggregate row carries, in this order (see ``Core`` in figures.py).
 CORE_COLUMNS = ", ".join(
     [
         "COUNT(e.id)",
@@ -34,6 +34,8 @@ CORE_COLUMNS = ", ".join(
         "MAX(e.severity)",
         "SUM(e.spasm_count)",
         "COUNT(e.spasm_count)",
+        # Days on which spasms were counted: the divisor of spasms per day.
+        "COUNT(DISTINCT CASE WHEN e.spasm_count IS NOT NULL THEN e.local_date END)",
         *(f"SUM(e.{column}), COUNT(e.{column})" for column in IMPACT_COLUMNS.values()),
     ]
 )
@@ -111,9 +113,13 @@ def as_date(value: Any) -> date:
 
 
 def as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return parse_datetime(str(value))
+    """A timestamp from raw SQL, always aware: SQLite hands back UTC text without an offset."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

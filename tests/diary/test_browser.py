@@ -97,7 +97,7 @@ def test_sign_in_open_a_patient_see_the_chart_and_acknowledge_the_alert(chromium
     assert page.get_by_text("Red flag: Fever").is_visible()
 
     page.get_by_role("button", name="Acknowledge").click()
-    page.get_by_text("Acknowledged", exact=True).wait_for()
+    page.get_by_text(f"Acknowledged by {clinician.get_full_name() or clinician.username} at ").wait_for()
 
     page.wait_for_load_state("networkidle")
     page.close()

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from clinic.models import AuditEvent
 from diary.models import Alert
 from tests.conftest import enroll
 from tests.diary.conftest import daily, entry
@@ -105,6 +106,20 @@ def test_the_acknowledge_button_acknowledges_and_comes_back(signed_in, followed,
     assert ">Acknowledge<" not in signed_in.get(page).content.decode()
 
 
+def test_an_acknowledged_alert_stays_open_saying_who_acknowledged_it_and_when(signed_in, followed, clinician):
+    clinician.first_name, clinician.last_name = "Ada", "Okafor"
+    clinician.save()
+    alert = Alert.objects.get(kind=Alert.Kind.RED_FLAG)
+    page = f"/dashboard/patients/{followed.pk}/"
+
+    signed_in.post(f"/dashboard/alerts/{alert.pk}/acknowledge", {"next": page})
+    html = signed_in.get(page).content.decode()
+
+    assert "Red flag: Fever" in html
+    assert "Acknowledged by Ada Okafor at 25 Nov 2026 12:00" in html
+    assert ">Acknowledge<" not in html
+
+
 def test_acknowledge_will_not_redirect_off_site(signed_in, followed):
     alert = Alert.objects.get(kind=Alert.Kind.RED_FLAG)
 
@@ -122,6 +137,26 @@ def test_another_clinics_patient_and_alert_are_not_found(staff, other_clinic, fo
     assert stranger.post(f"/dashboard/alerts/{alert.pk}/acknowledge").status_code == 404
     alert.refresh_from_db()
     assert alert.status == "open"
+    # Both attempts are on the audit trail as denied, as through the API.
+    denied = AuditEvent.objects.filter(outcome="denied").values_list("resource_type", "resource_id")
+    assert set(denied) == {("patient", str(followed.pk)), ("alert", str(alert.pk))}
+
+
+def test_a_long_attention_list_comes_in_pages_and_says_how_many(signed_in, clinic, monkeypatch):
+    from diary.dashboard import views
+
+    monkeypatch.setattr(views, "ATTENTION_PAGE_SIZE", 2)
+    for name in ("Avery", "Blake", "Casey"):
+        PatientFactory(clinic=clinic, family_name=name)
+
+    first = signed_in.get("/dashboard/").content.decode()
+    second = signed_in.get("/dashboard/?page=2").content.decode()
+
+    assert "Patients 1\N{EN DASH}2 of 3." in first
+    assert ("Avery" in first, "Casey" in first) == (True, False)
+    assert 'href="?page=2"' in first
+    assert "Patients 3\N{EN DASH}3 of 3." in second
+    assert "Casey" in second
 
 
 def test_a_patient_account_is_refused(patient):

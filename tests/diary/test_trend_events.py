@@ -1,10 +1,12 @@
 """Before/after comparisons around dose changes and injections, wear-off, regions, side effects."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 
+from diary import tasks
 from diary.models import Alert, TrendEventComparison
 from diary.trends import compute
 from tests.diary.conftest import daily, entry
@@ -59,6 +61,19 @@ def test_before_after_uses_the_4_weeks_before_and_weeks_2_to_8_after(patient, re
     assert f["spasms_per_day"] == {"before": 4.0, "after": 1.0}
     assert f["severity"] == {"before": 6.0, "after": 3.0, "relative": -0.5, "direction": "better"}
     assert (row.enough_data, row.direction, f["after"]["complete"]) == (True, "better", True)
+
+
+def test_the_after_side_is_complete_once_its_last_day_has_passed(patient, record, dose_change):
+    day_55 = CHANGE + timedelta(days=55)  # 9 November, the last day of the "after" window
+    with time_machine.travel(datetime.fromisoformat("2026-11-09T17:00:00+00:00"), tick=False):
+        record(patient, daily(date(2026, 8, 18), day_55, 5, offset="-04:00"))
+    row = comparison("medication_dose", dose_change.pk)
+    assert (row.figures["after"]["to"], row.figures["after"]["complete"]) == ("2026-11-09", False)
+
+    tasks.recompute_all_trends()  # 25 November, day 71: no new entry, but the window has closed
+
+    row.refresh_from_db()
+    assert (row.figures["after"]["to"], row.figures["after"]["complete"]) == ("2026-11-09", True)
 
 
 def test_too_few_diary_days_after_says_not_enough_data(patient, record, dose_change):

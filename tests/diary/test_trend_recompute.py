@@ -1,12 +1,14 @@
 """Recomputing trends: debounced after uploads, idempotent, and never twice at once."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from diary import services, tasks
 from diary.models import TrendRecompute, TrendSummary
+from diary.trends import compute
 from diary.trends import services as trend_services
 from tests.conftest import enroll
 from tests.diary.conftest import daily, entry
@@ -93,6 +95,40 @@ def test_only_the_changed_period_gets_a_new_version(enrolled, record):
     assert versions == {date(2026, 11, 2): 1, date(2026, 11, 9): 1, date(2026, 11, 16): 2}
 
 
+def test_nights_without_new_entries_rewrite_nothing_as_the_horizon_moves_on(enrolled, record):
+    # A diary kept until October 2026; the nightly horizon (400 days) reaches back into 2025.
+    with time_machine.travel(datetime.fromisoformat("2026-12-01T02:15:00+00:00"), tick=False):
+        record(enrolled, daily(date(2025, 6, 2), date(2026, 10, 20), 5))
+        compute.recompute([enrolled.pk])
+    stored = TrendSummary.objects.count()
+
+    written = []
+    # The horizon's first day crosses a Monday (3 November 2025) and a month (1 November 2025).
+    for night in range(2, 10):
+        with time_machine.travel(datetime(2026, 12, night, 2, 15, tzinfo=UTC), tick=False):
+            written.append(compute.recompute([enrolled.pk]).summaries_written)
+
+    assert written == [0] * 8
+    assert TrendSummary.objects.count() == stored
+
+
+def test_one_new_entry_rewrites_its_periods_and_the_comparison_after_them_only(enrolled, record):
+    record(enrolled, daily(date(2026, 8, 3), date(2026, 10, 30), 5))
+    before = dict(TrendSummary.objects.values_list("pk", "inputs_hash"))
+
+    record(enrolled, [entry("2026-10-07T20:00:00-04:00", 9)])  # Wednesday of the week of 5 October
+
+    after = dict(TrendSummary.objects.values_list("pk", "inputs_hash"))
+    rewritten = set(
+        TrendSummary.objects.filter(pk__in=[pk for pk in after if after[pk] != before[pk]]).values_list(
+            "granularity", "period_start"
+        )
+    )
+    # Its week and month, and the week after, whose change against it moved; no later period.
+    assert rewritten == {("week", date(2026, 10, 5)), ("month", date(2026, 10, 1)), ("week", date(2026, 10, 12))}
+    assert compute.recompute([enrolled.pk]).summaries_written == 0  # and the night after, nothing
+
+
 def test_a_patient_held_by_another_worker_is_left_alone(enrolled, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks():
         upload(enrolled, [entry("2026-11-20T08:00:00-05:00", 4)])
@@ -156,6 +192,25 @@ def test_the_operator_command_recomputes_everyone(record, patient):
 
     assert "Recomputed 1 patients." in out.getvalue()
     assert TrendSummary.objects.filter(patient=patient).count() == 2
+
+
+def test_an_operator_rerun_of_a_patient_another_worker_holds_is_not_lost(enrolled, django_capture_on_commit_callbacks):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    with django_capture_on_commit_callbacks():
+        upload(enrolled, [entry("2026-11-20T08:00:00-05:00", 4)])
+    held = trend_services._claim([enrolled.pk])  # a worker is computing the patient
+    out = StringIO()
+
+    call_command("recompute_trends", "--patient", str(enrolled.pk), stdout=out)
+
+    assert "being recomputed by a worker" in out.getvalue()
+    assert trend_services._finish(held) == [enrolled.pk]  # the worker leaves the patient waiting
+    assert TrendRecompute.objects.get(patient=enrolled).dirty_from == date.min
+    tasks.recompute_patient_trends(str(enrolled.pk))  # ... and the task it enqueues runs the re-run
+    assert TrendSummary.objects.filter(patient=enrolled).exists()
 
 
 def test_new_figures_code_reshapes_every_period_but_keeps_versions_of_equal_figures(enrolled, record, monkeypatch):

@@ -3,13 +3,18 @@
 import uuid
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
+from django.conf import settings
+from hypothesis import HealthCheck, assume, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from diary import services
 from diary.models import TrendSummary
 from diary.trends import compute
-from diary.trends.figures import compare, median_from_histogram
+from diary.trends.figures import Core, compare, median_from_histogram
 from tests.conftest import enroll
 from tests.diary.conftest import daily, entry
 from tests.factories import (
@@ -69,8 +74,10 @@ def test_week_figures_from_known_entries(patient, week_45):
     assert f["label"] == "2026-W45"
     assert (f["severity_mean"], f["severity_median"], f["severity_max"]) == (5.75, 5.5, 8)
     assert f["severity_histogram"] == [0, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0]
-    assert (f["spasms_total"], f["spasms_per_day"]) == (12, 4.0)
-    assert week.spasms_per_day == 4.0
+    # Spasms were counted on 2 and 8 November; 3 November's entry left the count out, so that
+    # day is unknown, not spasm-free: 12 spasms over 2 days.
+    assert (f["spasms_total"], f["spasms_per_day"], f["days_with_spasm_counts"]) == (12, 6.0, 2)
+    assert week.spasms_per_day == 6.0
     assert {k: f["time_of_day"][k] for k in ("night", "morning", "afternoon", "evening")} == {
         "night": 0,
         "morning": 1,
@@ -169,6 +176,58 @@ def test_change_direction_for_known_means():
     assert compare(2.0, 2.6, enough_data=True)["direction"] == "unchanged"  # +30 % but under one point
     assert compare(6.0, 4.0, enough_data=True)["direction"] == "better"
     assert compare(6.0, 4.0, enough_data=False)["direction"] == "not_enough_data"
+
+
+def test_a_change_of_exactly_the_threshold_counts():
+    assert compare(5.5, 6.6, enough_data=True)["direction"] == "worse"  # +20 % exactly, 1.1 points
+    assert compare(5.0, 4.0, enough_data=True)["direction"] == "better"  # -20 % and -1 point exactly
+    assert compare(3.0, 4.0, enough_data=True)["direction"] == "worse"  # 1 point exactly (+33 %)
+    assert compare(7.1, 6.1, enough_data=True)["direction"] == "unchanged"  # 1 point, but -14 %
+    assert compare(5.5, 6.59, enough_data=True)["direction"] == "unchanged"  # a hundredth short of 20 %
+
+
+def expected_direction(before_cents: int, after_cents: int) -> str:
+    """The documented rule in exact arithmetic, on means as shown (to the hundredth)."""
+    move = Fraction(abs(after_cents - before_cents), 100)
+    relative = Fraction(str(settings.TREND_CHANGE_RELATIVE))
+    if move >= Fraction(str(settings.TREND_CHANGE_MIN_POINTS)) and move >= relative * Fraction(before_cents, 100):
+        return "worse" if after_cents > before_cents else "better"
+    return "unchanged"
+
+
+def mean_of(entries: int, severity_sum: int) -> float | None:
+    """A mean as the summaries hold it: a sum of severities over a number of entries."""
+    return Core(entries, 1, severity_sum, None, 0, 0, 0, {}).severity_mean
+
+
+MEANS = st.tuples(st.integers(1, 60), st.integers(0, 600)).filter(lambda n: n[1] <= 10 * n[0])
+
+
+@hyp_settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=300)
+@given(before=MEANS, after=MEANS)
+def test_the_direction_of_means_of_any_entries_follows_the_rule_exactly(before, after):
+    before_mean, after_mean = mean_of(*before), mean_of(*after)
+
+    result = compare(before_mean, after_mean, enough_data=True)
+
+    assert result["direction"] == expected_direction(round(before_mean * 100), round(after_mean * 100))
+
+
+@hyp_settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=300)
+@given(
+    before_cents=st.integers(1, 200).map(lambda k: 5 * k),  # 20 % of these is a whole hundredth
+    threshold=st.sampled_from(["relative", "points"]),
+    sign=st.sampled_from([1, -1]),
+    nudge=st.sampled_from([-1, 0, 1]),
+)
+def test_moves_at_the_thresholds_and_a_hundredth_either_side(before_cents, threshold, sign, nudge):
+    step = before_cents // 5 if threshold == "relative" else 100
+    after_cents = before_cents + sign * (step + nudge)
+    assume(0 <= after_cents <= 1000)
+
+    result = compare(before_cents / 100, after_cents / 100, enough_data=True)
+
+    assert result["direction"] == expected_direction(before_cents, after_cents)
 
 
 def test_a_week_with_too_few_diary_days_is_not_compared(patient, week_45, record):

@@ -1,14 +1,25 @@
 """The trends API, charts and the attention overview: who may see what, shapes, query counts."""
 
-from datetime import date
+import re
+from datetime import date, datetime
+from decimal import Decimal
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from clinic.models import AuditEvent
 from diary.models import Alert
+from diary.trends import compute
 from tests.conftest import bearer_client, enroll
 from tests.diary.conftest import daily, entry
-from tests.factories import BotulinumSessionFactory, InjectionSiteFactory, PatientFactory
+from tests.factories import (
+    BotulinumSessionFactory,
+    InjectionSiteFactory,
+    MedicationDoseFactory,
+    MedicationRegimenFactory,
+    PatientFactory,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("now")]
 
@@ -134,6 +145,51 @@ def test_the_severity_chart_marks_injections_on_the_time_axis(api_as, clinician,
     assert "Mean severity" in svg
 
 
+def severity_svg(api, patient) -> str:
+    return api.get(f"/api/v1/patients/{patient.pk}/charts/severity.svg").content.decode()
+
+
+def test_the_severity_chart_draws_only_changes_that_stand_and_have_happened(api_as, clinician, patient, record):
+    regimen = MedicationRegimenFactory(patient=patient)
+    MedicationDoseFactory(regimen=regimen, effective_from=date(2026, 9, 1), dose_mg=Decimal("10"))
+    # Cancelled before it took effect: it never happened.
+    MedicationDoseFactory(
+        regimen=regimen, effective_from=date(2026, 10, 5), dose_mg=Decimal("99"), superseded_at=timezone.now()
+    )
+    MedicationDoseFactory(regimen=regimen, effective_from=date(2026, 11, 9), dose_mg=Decimal("15"))  # after the diary
+    MedicationDoseFactory(regimen=regimen, effective_from=date(2026, 12, 20), dose_mg=Decimal("20"))  # planned
+    record(patient, daily(date(2026, 9, 1), date(2026, 10, 20), 5, spasms=2))  # stopped in October
+
+    svg = severity_svg(api_as(clinician), patient)
+
+    assert "Baclofen 10 mg x 3/day" in svg
+    assert "Baclofen 15 mg x 3/day" in svg  # the axis reaches the change made since the diary stopped
+    assert "99 mg" not in svg
+    assert "20 mg" not in svg
+
+
+def test_the_severity_line_breaks_at_a_week_without_entries_and_unknown_spasms_have_no_bar(
+    api_as, clinician, patient, record
+):
+    record(
+        patient,
+        [
+            *daily(date(2026, 10, 5), date(2026, 10, 18), 5, spasms=2),  # two weeks
+            # no entries in the week of 19 October
+            *daily(date(2026, 10, 26), date(2026, 11, 1), 6),  # spasms not counted
+            *daily(date(2026, 11, 2), date(2026, 11, 8), 4, spasms=3),
+        ],
+    )
+
+    svg = severity_svg(api_as(clinician), patient)
+
+    line = re.search(r'<g id="mean-severity">\s*<path d="([^"]+)"', svg)
+    assert line is not None
+    assert line.group(1).count("M") == 2  # two stretches: 5 and 12 October, then 26 October on
+    bars = set(re.findall(r'<g id="spasms-([0-9-]+)">', svg))
+    assert bars == {"2026-10-05", "2026-10-12", "2026-11-02"}
+
+
 def test_a_chart_of_a_patient_without_entries_says_so(api_as, clinician, patient):
     svg = api_as(clinician).get(f"/api/v1/patients/{patient.pk}/charts/triggers.svg").content.decode()
 
@@ -188,11 +244,50 @@ def test_overview_orders_patients_by_need_of_attention_with_reasons(api_as, clin
     assert refill["last_entry_day"] == "2026-11-24"
 
 
+def test_a_worse_week_months_ago_is_no_reason_for_attention_today(api_as, clinician, clinic, record):
+    long_ago = PatientFactory(clinic=clinic, family_name="Zed")
+    record(long_ago, [*daily(date(2026, 6, 1), date(2026, 6, 3), 3), *daily(date(2026, 6, 8), date(2026, 6, 10), 6)])
+    refill = PatientFactory(clinic=clinic, family_name="Able")
+    record(refill, daily(date(2026, 11, 16), date(2026, 11, 24), 4))
+    Alert.objects.create(
+        clinic=clinic,
+        patient=refill,
+        kind=Alert.Kind.PUMP_REFILL_DUE,
+        priority=Alert.Priority.ROUTINE,
+        title="Pump refill due",
+        dedupe_key="pump_refill_due:test",
+    )
+
+    rows = api_as(clinician).get("/api/v1/clinic/overview").json()["results"]
+
+    assert [r["family_name"] for r in rows] == ["Able", "Zed"]
+    assert (rows[1]["latest_week_direction"], rows[1]["reasons"]) == (None, [])
+
+
+def test_the_last_complete_week_is_the_patients_own(api_as, clinician, clinic, record):
+    toronto = PatientFactory(clinic=clinic, family_name="West", time_zone="America/Toronto")
+    record(
+        toronto, [*daily(date(2026, 11, 9), date(2026, 11, 11), 3), *daily(date(2026, 11, 16), date(2026, 11, 18), 6)]
+    )
+
+    # 03:00 UTC on Monday 23 November is still Sunday evening in Toronto: the week of the 16th
+    # is not over there, so the last complete week is that of the 9th.
+    with time_machine.travel(datetime.fromisoformat("2026-11-23T03:00:00+00:00"), tick=False):
+        compute.recompute([toronto.pk])
+        (row,) = api_as(clinician).get("/api/v1/clinic/overview").json()["results"]
+    assert row["latest_week_direction"] == "not_enough_data"
+
+    with time_machine.travel(datetime.fromisoformat("2026-11-23T06:00:00+00:00"), tick=False):  # Monday there
+        compute.recompute([toronto.pk])
+        (row,) = api_as(clinician).get("/api/v1/clinic/overview").json()["results"]
+    assert row["latest_week_direction"] == "worse"
+
+
 def test_overview_costs_a_fixed_number_of_queries(api_as, clinician, clinic_patients, django_assert_num_queries):
     api = api_as(clinician)
 
-    # token, count, page, open alerts, latest weeks, audit
-    with django_assert_num_queries(6):
+    # token, the patients' time zones, count, page, open alerts, latest weeks, audit
+    with django_assert_num_queries(7):
         response = api.get("/api/v1/clinic/overview")
     assert response.json()["count"] == 5
 

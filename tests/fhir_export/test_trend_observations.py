@@ -62,7 +62,7 @@ def test_a_week_is_an_observation_of_its_figures_derived_from_its_entries(ehr_ap
         "spasticity_nrs_median": 5.5,
         "spasticity_nrs_max": 8,
         "spasms_total": 12,
-        "spasms_per_day": 3,  # 12 spasms over the 4 days with entries
+        "spasms_per_day": 4,  # 12 spasms over the 3 days they were counted (11 November's entry left it out)
         "walking": 2,  # every entry rated walking 2
     }
     assert [r["reference"] for r in week_46["derivedFrom"]] == [f"Observation/{e.pk}" for e in diary[:4]]

@@ -22,8 +22,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["patient"]:
-            services.trends_recompute_now(patient=Patient.objects.get(pk=options["patient"]))
-            self.stdout.write("Recomputed 1 patient.")
+            if services.trends_recompute_now(patient=Patient.objects.get(pk=options["patient"])):
+                self.stdout.write("Recomputed 1 patient.")
+            else:
+                self.stdout.write(
+                    "The patient is being recomputed by a worker right now; they are marked again and "
+                    "will be recomputed once that run ends."
+                )
             return
         ids = services.trends_mark_all_stale()
         size = settings.TREND_CHUNK_PATIENTS
