@@ -16,7 +16,23 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db.models import (
+    Case,
+    DateField,
+    DateTimeField,
+    Exists,
+    F,
+    Model,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
+from django.db.models.expressions import Combinable
+from django.db.models.functions import Coalesce, Greatest
 
 from clinic.models import (
     BotulinumSession,
@@ -64,6 +80,8 @@ from fhir_export.vocabulary import (
 )
 
 Coding = tuple[str, str]  # (system URL, code)
+# Integer primary keys are 64-bit in every table (DEFAULT_AUTO_FIELD): a longer number names nothing.
+MAX_INT_PK = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -94,12 +112,18 @@ class Source:
     model: type[Model]
     clinic_path: str
     patient_path: str | None
+    # What _lastUpdated and _since filter: always the value the mapper puts in meta.lastUpdated,
+    # either a column or one of ``annotations`` (a resource that changes when another row does).
     updated_field: str
     map_rows: Callable[[Sequence[Any], date], list[JSON]]
-    date_field: str | None = None
+    date_field: str | None = None  # what ``date`` searches; a period's start
+    # A resource over a period (a dose, a plan version, an alert until resolved) ends here, exclusive;
+    # a null end is still running. FHIR date searches compare the whole range (see dates.py).
+    end_field: str | None = None
     day_field: str | None = None  # the patient's own calendar day, for monthly bundles
-    # For rows over several days (trend summaries): their last day. A monthly bundle holds only
-    # rows whose days all fall in its month, so that every reference resolves inside it.
+    # For rows over several days (trend summaries): their last day, inclusive. A monthly bundle
+    # holds only rows whose days all fall in its month, so that every reference resolves inside it;
+    # date searches read it as the period's end.
     last_day_field: str | None = None
     category: Codes | None = None
     code: Codes | None = None
@@ -111,11 +135,30 @@ class Source:
     # to make a row of them (bulk.py reads these without model instances).
     columns: tuple[str, ...] = ()
     from_columns: Callable[[Sequence[Any]], Any] | None = None
+    # Values computed in SQL the way the mapper computes them in Python (names used above).
+    annotations: Callable[[], dict[str, Combinable]] = dict
 
     def rows(self, clinic_id: int) -> QuerySet[Any]:
         """Every row of the clinic this source exports, with what its mapper needs joined."""
         qs = self.base(self.model._default_manager.filter(**{self.clinic_path: clinic_id}))
+        if annotated := self.annotations():
+            qs = qs.annotate(**annotated)
         return qs.select_related(*self.select) if self.select else qs
+
+    def is_day(self, path: str) -> bool:
+        """Whether ``path`` holds a calendar day (a DateField, or an annotation of one)."""
+        expression = self.annotations().get(path)
+        if expression is not None:
+            field_ = expression.output_field  # type: ignore[union-attr]
+        else:
+            model: Any = self.model
+            for part in path.split("__")[:-1]:
+                model = model._meta.get_field(part).related_model
+            try:
+                field_ = model._meta.get_field(path.split("__")[-1])
+            except FieldDoesNotExist:
+                return False
+        return isinstance(field_, DateField) and not isinstance(field_, DateTimeField)
 
     def id_filter(self, resource_id: str) -> Q | None:
         """The rows with this resource id, or None if the id cannot be one of this source's."""
@@ -125,10 +168,19 @@ class Source:
             resource_id = resource_id.removeprefix(self.id_prefix)
         elif "-" in resource_id and not _is_uuid(resource_id):
             return None
-        try:
-            return Q(pk=self.model._meta.pk.to_python(resource_id))
-        except Exception:
-            return None
+        pk = primary_key(self.model, resource_id)
+        return None if pk is None else Q(pk=pk)
+
+
+def primary_key(model: type[Model], text: str) -> Any:
+    """``text`` as a primary key of ``model``, or None if it cannot be one."""
+    try:
+        pk = model._meta.pk.to_python(text)  # type: ignore[union-attr]
+    except ValidationError:
+        return None
+    if isinstance(pk, int) and not 0 < pk <= MAX_INT_PK:
+        return None
+    return pk if str(pk) == text else None  # ids are case-sensitive: one spelling per resource
 
 
 def _is_uuid(value: str) -> bool:
@@ -294,7 +346,7 @@ def _groups(rows: Sequence[Clinic], today: date) -> list[JSON]:
     out: list[JSON] = []
     for clinic in rows:
         members = list(clinic.patients.all())
-        last = max((p.updated_at for p in members), default=clinic.created_at)
+        last = max([clinic.created_at, *(p.updated_at for p in members)])
         out.append(patient.clinic_group(clinic, [p.pk for p in members], last))
     return out
 
@@ -312,6 +364,100 @@ def _giving_a_dose(qs: QuerySet[Any]) -> QuerySet[Any]:
     return qs.filter(stopped=False)
 
 
+# --- What the mappers compute, in SQL -------------------------------------------------------------
+# meta.lastUpdated of a resource that changes when another row does (a dose ended by the next
+# one, a goal rated), and the end of a period that the next version sets. Each expression is the
+# mapper's own rule (named beside it), so that _lastUpdated, _since and date search see what a
+# reader of the resource sees; tests compare the two for every source.
+
+LAST_UPDATED = "fhir_last_updated"
+PERIOD_END = "fhir_period_end"
+_MOMENT = DateTimeField()
+
+
+def _latest(*values: Any) -> Combinable:
+    """The latest of non-null values (SQLite's MAX() of a null is null, so nulls fall back to the first)."""
+    first, *rest = values
+    return Greatest(first, *(Coalesce(value, first, output_field=_MOMENT) for value in rest), output_field=_MOMENT)
+
+
+def _next_version(model: type[Model], item: str) -> QuerySet[Any]:
+    """The version in force after this one (``dose_periods``: the next one not superseded)."""
+    return model._default_manager.filter(
+        **{item: OuterRef(item)}, superseded_at__isnull=True, effective_from__gt=OuterRef("effective_from")
+    ).order_by("effective_from", "pk")
+
+
+def _version_changed(model: type[Model], item: str, *, ended_at: Combinable | None = None) -> Combinable:
+    """``dose_periods``' change time: when superseded; else the later of its own and its successor's
+    creation; with no successor, the later of its creation and ``ended_at`` (a pump's explant)."""
+    later = _next_version(model, item)
+    successor = Subquery(later.values("created_at")[:1], output_field=_MOMENT)
+    return Case(
+        When(superseded_at__isnull=False, then=F("superseded_at")),
+        When(Exists(later), then=_latest(F("created_at"), successor)),
+        default=F("created_at") if ended_at is None else _latest(F("created_at"), ended_at),
+        output_field=_MOMENT,
+    )
+
+
+def _version_end(model: type[Model], item: str, *, ends_on: Combinable | None = None) -> Combinable:
+    """``dose_periods``' end: the successor's first day, or ``ends_on``; none once superseded."""
+    successor = Subquery(_next_version(model, item).values("effective_from")[:1], output_field=DateField())
+    end = successor if ends_on is None else Coalesce(successor, ends_on, output_field=DateField())
+    return Case(When(superseded_at__isnull=True, then=end), default=None, output_field=DateField())
+
+
+def _alert_changes() -> dict[str, Combinable]:
+    return {LAST_UPDATED: _latest(F("created_at"), F("acknowledged_at"), F("resolved_at"))}  # flag.alert_flag
+
+
+def _oral_changes() -> dict[str, Combinable]:
+    return {
+        LAST_UPDATED: _version_changed(MedicationDose, "regimen"),
+        PERIOD_END: _version_end(MedicationDose, "regimen"),
+    }
+
+
+def _itb_changes() -> dict[str, Combinable]:
+    # medication_statement.itb_medication_statements: an explant ends the last dose.
+    explanted = Case(When(pump__explanted_on__isnull=False, then=F("pump__updated_at")), default=None)
+    return {
+        LAST_UPDATED: _version_changed(ItbDose, "pump", ended_at=explanted),
+        PERIOD_END: _version_end(ItbDose, "pump", ends_on=F("pump__explanted_on")),
+    }
+
+
+def _therapy_changes() -> dict[str, Combinable]:
+    return {  # care_plan.therapy_care_plans: the plan's own changes count too
+        LAST_UPDATED: _latest(_version_changed(TherapyPlanVersion, "plan"), F("plan__updated_at")),
+        PERIOD_END: _version_end(TherapyPlanVersion, "plan"),
+    }
+
+
+def _orthotic_changes() -> dict[str, Combinable]:
+    return {  # device_request.orthotic_device_requests
+        LAST_UPDATED: _latest(_version_changed(OrthoticPlanVersion, "plan"), F("plan__updated_at")),
+        PERIOD_END: _version_end(OrthoticPlanVersion, "plan"),
+    }
+
+
+def _goal_changes() -> dict[str, Combinable]:
+    latest_rating = GoalRating.objects.filter(goal=OuterRef("pk")).order_by("-created_at").values("created_at")[:1]
+    return {LAST_UPDATED: _latest(F("updated_at"), Subquery(latest_rating, output_field=_MOMENT))}  # goal_resource
+
+
+def _t_score_changes() -> dict[str, Combinable]:
+    same_day = GoalRating.objects.filter(goal__patient_id=OuterRef("goal__patient_id"), rated_on=OuterRef("rated_on"))
+    latest = same_day.order_by("-created_at").values("created_at")[:1]
+    return {LAST_UPDATED: Subquery(latest, output_field=_MOMENT)}  # observation.gas_t_score_observation
+
+
+def _group_changes() -> dict[str, Combinable]:
+    latest_member = Patient.objects.filter(clinic=OuterRef("pk")).order_by("-updated_at").values("updated_at")[:1]
+    return {LAST_UPDATED: _latest(F("created_at"), Subquery(latest_member, output_field=_MOMENT))}  # _groups
+
+
 # --- The table ------------------------------------------------------------------------------
 
 SURVEY = Codes(fixed=(concept(OBSERVATION_CATEGORIES, "survey"),))
@@ -324,8 +470,9 @@ SOURCES: list[Source] = [
         Clinic,
         "pk",
         None,
-        "created_at",
+        LAST_UPDATED,
         _groups,
+        annotations=_group_changes,
         prefetch=(Prefetch("patients", queryset=Patient.objects.only("id", "clinic_id", "updated_at").order_by("pk")),),
     ),
     Source(
@@ -380,8 +527,9 @@ SOURCES: list[Source] = [
         GoalRating,
         "goal__patient__clinic_id",
         "goal__patient_id",
-        "created_at",
+        LAST_UPDATED,
         _gas_t_scores,
+        annotations=_t_score_changes,
         date_field="rated_on",
         day_field="rated_on",
         id_prefix="gas-t-",
@@ -411,9 +559,11 @@ SOURCES: list[Source] = [
         Alert,
         "clinic_id",
         "patient_id",
-        "created_at",
+        LAST_UPDATED,
         _alerts,
         date_field="created_at",
+        end_field="resolved_at",
+        annotations=_alert_changes,
         code=Codes(column="kind", vocabulary=ALERT_KINDS),
     ),
     Source(
@@ -422,9 +572,11 @@ SOURCES: list[Source] = [
         MedicationDose,
         "regimen__patient__clinic_id",
         "regimen__patient_id",
-        "created_at",
+        LAST_UPDATED,
         _oral,
         date_field="effective_from",
+        end_field=PERIOD_END,
+        annotations=_oral_changes,
         id_prefix="oral-dose-",
         code=Codes(column="regimen__drug", vocabulary=ORAL_DRUGS),
         base=_giving_a_dose,
@@ -437,9 +589,11 @@ SOURCES: list[Source] = [
         ItbDose,
         "pump__patient__clinic_id",
         "pump__patient_id",
-        "created_at",
+        LAST_UPDATED,
         _itb,
         date_field="effective_from",
+        end_field=PERIOD_END,
+        annotations=_itb_changes,
         id_prefix="itb-dose-",
         code=Codes(fixed=(concept(ORAL_DRUGS, "baclofen"),)),
         select=("pump",),
@@ -461,8 +615,11 @@ SOURCES: list[Source] = [
         BotulinumSession,
         "patient__clinic_id",
         "patient_id",
-        "created_at",
+        LAST_UPDATED,
         _sessions,
+        annotations=lambda: {
+            LAST_UPDATED: Coalesce("voided_at", "created_at", output_field=_MOMENT)
+        },  # procedure.botulinum_procedure
         date_field="injected_on",
         code=Codes(
             fixed=(
@@ -479,8 +636,10 @@ SOURCES: list[Source] = [
         InjectionSite,
         "session__patient__clinic_id",
         "session__patient_id",
-        "session__created_at",
+        LAST_UPDATED,
         _injections,
+        # medication_administration.injection_administration: the session's change
+        annotations=lambda: {LAST_UPDATED: Coalesce("session__voided_at", "session__created_at", output_field=_MOMENT)},
         date_field="session__injected_on",
         id_prefix="injection-",
         code=Codes(column="session__product", vocabulary=BOTULINUM_PRODUCTS),
@@ -492,9 +651,11 @@ SOURCES: list[Source] = [
         TherapyPlanVersion,
         "plan__patient__clinic_id",
         "plan__patient_id",
-        "created_at",
+        LAST_UPDATED,
         _therapy,
         date_field="effective_from",
+        end_field=PERIOD_END,
+        annotations=_therapy_changes,
         id_prefix="therapy-",
         category=Codes(column="plan__discipline", vocabulary=THERAPY_DISCIPLINES),
         base=_giving_a_dose,
@@ -507,8 +668,9 @@ SOURCES: list[Source] = [
         Goal,
         "patient__clinic_id",
         "patient_id",
-        "created_at",
+        LAST_UPDATED,
         _goals,
+        annotations=_goal_changes,
         date_field="set_on",
         category=Codes(column="domain", vocabulary=GOAL_DOMAINS),
         prefetch=("ratings",),
@@ -519,9 +681,11 @@ SOURCES: list[Source] = [
         OrthoticPlanVersion,
         "plan__patient__clinic_id",
         "plan__patient_id",
-        "created_at",
+        LAST_UPDATED,
         _orthotic,
         date_field="effective_from",
+        end_field=PERIOD_END,
+        annotations=_orthotic_changes,
         id_prefix="orthosis-",
         code=Codes(column="plan__device", vocabulary=ORTHOTIC_DEVICES),
         base=_giving_a_dose,

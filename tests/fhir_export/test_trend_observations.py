@@ -105,10 +105,33 @@ def test_another_clinic_never_sees_the_summaries(ehr_api, patient, other_patient
     assert {e["resource"]["subject"]["reference"] for e in searched["entry"]} == {f"Patient/{patient.pk}"}
 
 
-def test_date_search_finds_the_periods_that_start_in_the_range(ehr_api, patient, diary):
-    body = ehr_api().get(f"/fhir/Observation?patient={patient.pk}&code={WEEK}&date=ge2026-11-16").json()
+@pytest.mark.parametrize(
+    ("query", "weeks"),
+    [
+        ("ge2026-11-16", ["2026-11-16"]),  # week 46 ended on the 15th
+        ("2026-11", ["2026-11-09", "2026-11-16"]),  # eq: the month contains both weeks
+        ("2026-11-12", []),  # eq: one day does not contain a week
+        ("ne2026-11-12", ["2026-11-09", "2026-11-16"]),
+        ("gt2026-11-12", ["2026-11-09", "2026-11-16"]),  # week 46 goes on after the 12th
+        ("lt2026-11-10", ["2026-11-09"]),  # it began before the 10th
+        ("le2026-11-15", ["2026-11-09"]),
+        ("sa2026-11-15", ["2026-11-16"]),  # starts after the 15th ends
+        ("eb2026-11-16", ["2026-11-09"]),  # ends before the 16th begins
+    ],
+)
+def test_date_search_compares_the_whole_period(ehr_api, patient, diary, query, weeks):
+    body = ehr_api().get(f"/fhir/Observation?patient={patient.pk}&code={WEEK}&date={query}&_sort=date").json()
 
-    assert [e["resource"]["effectivePeriod"]["start"] for e in body["entry"]] == ["2026-11-16"]
+    assert [e["resource"]["effectivePeriod"]["start"] for e in body.get("entry", [])] == weeks
+
+
+def test_a_running_month_is_found_by_a_day_after_its_start(ehr_api, patient, diary):
+    month_code = f"{local_system('diary-summary')}|month"
+    api = ehr_api()
+
+    for query in ("ge2026-11-15", "gt2026-11-20", "le2026-11-20", "2026-11"):
+        assert api.get(f"/fhir/Observation?code={month_code}&date={query}").json()["total"] == 1, query
+    assert api.get(f"/fhir/Observation?code={month_code}&date=sa2026-11-20").json()["total"] == 0
 
 
 def test_a_months_bundle_holds_its_summaries_but_not_a_week_that_crosses_into_the_next(ehr_api, patient, diary):
