@@ -31,7 +31,7 @@ from django.db.models import (
     Subquery,
     When,
 )
-from django.db.models.expressions import Combinable
+from django.db.models.expressions import BaseExpression, Combinable
 from django.db.models.functions import Coalesce, Greatest
 
 from clinic.models import (
@@ -136,7 +136,7 @@ class Source:
     columns: tuple[str, ...] = ()
     from_columns: Callable[[Sequence[Any]], Any] | None = None
     # Values computed in SQL the way the mapper computes them in Python (names used above).
-    annotations: Callable[[], dict[str, Combinable]] = dict
+    annotations: Callable[[], dict[str, BaseExpression]] = dict
 
     def rows(self, clinic_id: int) -> QuerySet[Any]:
         """Every row of the clinic this source exports, with what its mapper needs joined."""
@@ -149,7 +149,7 @@ class Source:
         """Whether ``path`` holds a calendar day (a DateField, or an annotation of one)."""
         expression = self.annotations().get(path)
         if expression is not None:
-            field_ = expression.output_field  # type: ignore[union-attr]
+            field_ = expression.output_field
         else:
             model: Any = self.model
             for part in path.split("__")[:-1]:
@@ -175,7 +175,7 @@ class Source:
 def primary_key(model: type[Model], text: str) -> Any:
     """``text`` as a primary key of ``model``, or None if it cannot be one."""
     try:
-        pk = model._meta.pk.to_python(text)  # type: ignore[union-attr]
+        pk = model._meta.pk.to_python(text)
     except ValidationError:
         return None
     if isinstance(pk, int) and not 0 < pk <= MAX_INT_PK:
@@ -375,7 +375,7 @@ PERIOD_END = "fhir_period_end"
 _MOMENT = DateTimeField()
 
 
-def _latest(*values: Any) -> Combinable:
+def _latest(*values: Any) -> BaseExpression:
     """The latest of non-null values (SQLite's MAX() of a null is null, so nulls fall back to the first)."""
     first, *rest = values
     return Greatest(first, *(Coalesce(value, first, output_field=_MOMENT) for value in rest), output_field=_MOMENT)
@@ -388,7 +388,7 @@ def _next_version(model: type[Model], item: str) -> QuerySet[Any]:
     ).order_by("effective_from", "pk")
 
 
-def _version_changed(model: type[Model], item: str, *, ended_at: Combinable | None = None) -> Combinable:
+def _version_changed(model: type[Model], item: str, *, ended_at: Combinable | None = None) -> BaseExpression:
     """``dose_periods``' change time: when superseded; else the later of its own and its successor's
     creation; with no successor, the later of its creation and ``ended_at`` (a pump's explant)."""
     later = _next_version(model, item)
@@ -401,25 +401,25 @@ def _version_changed(model: type[Model], item: str, *, ended_at: Combinable | No
     )
 
 
-def _version_end(model: type[Model], item: str, *, ends_on: Combinable | None = None) -> Combinable:
+def _version_end(model: type[Model], item: str, *, ends_on: Combinable | None = None) -> BaseExpression:
     """``dose_periods``' end: the successor's first day, or ``ends_on``; none once superseded."""
     successor = Subquery(_next_version(model, item).values("effective_from")[:1], output_field=DateField())
     end = successor if ends_on is None else Coalesce(successor, ends_on, output_field=DateField())
     return Case(When(superseded_at__isnull=True, then=end), default=None, output_field=DateField())
 
 
-def _alert_changes() -> dict[str, Combinable]:
+def _alert_changes() -> dict[str, BaseExpression]:
     return {LAST_UPDATED: _latest(F("created_at"), F("acknowledged_at"), F("resolved_at"))}  # flag.alert_flag
 
 
-def _oral_changes() -> dict[str, Combinable]:
+def _oral_changes() -> dict[str, BaseExpression]:
     return {
         LAST_UPDATED: _version_changed(MedicationDose, "regimen"),
         PERIOD_END: _version_end(MedicationDose, "regimen"),
     }
 
 
-def _itb_changes() -> dict[str, Combinable]:
+def _itb_changes() -> dict[str, BaseExpression]:
     # medication_statement.itb_medication_statements: an explant ends the last dose.
     explanted = Case(When(pump__explanted_on__isnull=False, then=F("pump__updated_at")), default=None)
     return {
@@ -428,32 +428,32 @@ def _itb_changes() -> dict[str, Combinable]:
     }
 
 
-def _therapy_changes() -> dict[str, Combinable]:
+def _therapy_changes() -> dict[str, BaseExpression]:
     return {  # care_plan.therapy_care_plans: the plan's own changes count too
         LAST_UPDATED: _latest(_version_changed(TherapyPlanVersion, "plan"), F("plan__updated_at")),
         PERIOD_END: _version_end(TherapyPlanVersion, "plan"),
     }
 
 
-def _orthotic_changes() -> dict[str, Combinable]:
+def _orthotic_changes() -> dict[str, BaseExpression]:
     return {  # device_request.orthotic_device_requests
         LAST_UPDATED: _latest(_version_changed(OrthoticPlanVersion, "plan"), F("plan__updated_at")),
         PERIOD_END: _version_end(OrthoticPlanVersion, "plan"),
     }
 
 
-def _goal_changes() -> dict[str, Combinable]:
+def _goal_changes() -> dict[str, BaseExpression]:
     latest_rating = GoalRating.objects.filter(goal=OuterRef("pk")).order_by("-created_at").values("created_at")[:1]
     return {LAST_UPDATED: _latest(F("updated_at"), Subquery(latest_rating, output_field=_MOMENT))}  # goal_resource
 
 
-def _t_score_changes() -> dict[str, Combinable]:
+def _t_score_changes() -> dict[str, BaseExpression]:
     same_day = GoalRating.objects.filter(goal__patient_id=OuterRef("goal__patient_id"), rated_on=OuterRef("rated_on"))
     latest = same_day.order_by("-created_at").values("created_at")[:1]
     return {LAST_UPDATED: Subquery(latest, output_field=_MOMENT)}  # observation.gas_t_score_observation
 
 
-def _group_changes() -> dict[str, Combinable]:
+def _group_changes() -> dict[str, BaseExpression]:
     latest_member = Patient.objects.filter(clinic=OuterRef("pk")).order_by("-updated_at").values("updated_at")[:1]
     return {LAST_UPDATED: _latest(F("created_at"), Subquery(latest_member, output_field=_MOMENT))}  # _groups
 
