@@ -20,12 +20,13 @@ from uuid import UUID
 import orjson
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Min, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from clinic.models import GoalRating, Patient
 from diary.models import AdherenceLog, DiaryEntry
+from diary.trends.compute import local_today
 from fhir_export.mapping.common import JSON, instant
 from fhir_export.mapping.patient import patient_resource
 from fhir_export.models import ObservationBundle, SweepMark
@@ -33,8 +34,10 @@ from fhir_export.search import Search, filtered
 from fhir_export.selectors import map_rows
 from fhir_export.sources import Source, source_named, sources_of
 
-BUNDLE_ID = re.compile(r"^observations-(?P<patient>[0-9a-f-]{36})-(?P<year>\d{4})-(?P<month>\d{2})$")
+BUNDLE_ID = re.compile(r"observations-(?P<patient>[0-9a-f-]{36})-(?P<year>\d{4})-(?P<month>\d{2})")
 SWEEP_NAME = "observation-bundles"
+# What a stored Observation bundle holds: a reader needs to be allowed to read all of it.
+OBSERVATION_BUNDLE_TYPES = ("Observation", "Patient", "Goal")
 
 
 def full_url(resource: JSON) -> str:
@@ -47,14 +50,17 @@ def searchset(
     total: int | None,
     links: dict[str, str],
     included: Sequence[JSON] = (),
+    outcomes: Sequence[JSON] = (),
 ) -> JSON:
-    """A searchset Bundle: matches first, then included resources, with paging links."""
+    """A searchset Bundle: matches first, then included resources, then OperationOutcomes about
+    the search (R4's search mode ``outcome``), with paging links."""
     bundle: JSON = {"resourceType": "Bundle", "type": "searchset", "timestamp": instant(timezone.now())}
     if total is not None:
         bundle["total"] = total
     bundle["link"] = [{"relation": relation, "url": url} for relation, url in links.items()]
     entries = [{"fullUrl": full_url(r), "resource": r, "search": {"mode": "match"}} for r in resources]
     entries += [{"fullUrl": full_url(r), "resource": r, "search": {"mode": "include"}} for r in included]
+    entries += [{"resource": r, "search": {"mode": "outcome"}} for r in outcomes]
     if entries:
         bundle["entry"] = entries
     return bundle
@@ -65,7 +71,7 @@ def observation_bundle_id(patient_id: UUID | str, month: date) -> str:
 
 
 def parse_bundle_id(bundle_id: str) -> tuple[UUID, date] | None:
-    match = BUNDLE_ID.match(bundle_id)
+    match = BUNDLE_ID.fullmatch(bundle_id)
     if not match:
         return None
     try:
@@ -156,13 +162,31 @@ def observation_bundle_build(*, patient_id: UUID | str, month: date | str) -> bo
     return True
 
 
-def observation_bundle_get(patient: Patient, month: date) -> ObservationBundle:
-    """The stored bundle; a month never built yet is built now, the same way Celery would."""
+def observation_bundle_get(patient: Patient, month: date) -> ObservationBundle | None:
+    """The stored bundle; a month never built yet is built now, the same way Celery would, if it
+    lies between the patient's first Observation and this month of their own days (else None:
+    asking for 1900 or 9999 stores nothing)."""
     stored = ObservationBundle.objects.filter(patient=patient, month=month).first()
     if stored is None:
+        first, last = bundle_months(patient)
+        if not first <= month <= last:
+            return None
         observation_bundle_build(patient_id=patient.pk, month=month)
         stored = ObservationBundle.objects.get(patient=patient, month=month)
     return stored
+
+
+def bundle_months(patient: Patient) -> tuple[date, date]:
+    """The first and last month a bundle of the patient can hold anything: from their earliest
+    Observation day (this month if none) to this month where they live."""
+    this_month = local_today(patient.time_zone).replace(day=1)
+    days = [
+        _patients_rows(source, patient).aggregate(first=Min(source.day_field))["first"]
+        for source in sources_of("Observation")
+        if source.day_field is not None
+    ]
+    first = min((day for day in days if day is not None), default=this_month)
+    return min(first.replace(day=1), this_month), this_month
 
 
 def months_changed(now: datetime | None = None) -> list[tuple[UUID, date]]:

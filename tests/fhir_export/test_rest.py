@@ -638,3 +638,74 @@ def test_device_includes_its_patient_by_the_patient_parameter_only(ehr_api, full
     assert api.get("/fhir/Device?_include=Device:subject", HTTP_PREFER="handling=strict").status_code == 400
     included = api.get("/fhir/Device?_include=Device:patient").json()
     assert [e["search"]["mode"] for e in included["entry"]] == ["match", "include"]
+
+
+# --- Scopes, ids and months ------------------------------------------------------------------------
+
+
+def test_include_leaves_out_patients_the_token_may_not_read_and_says_so(ehr_api, entries):
+    bundle = valid(ehr_api(scope="system/Observation.rs").get("/fhir/Observation?_include=Observation:patient").json())
+
+    modes = {e["search"]["mode"] for e in bundle["entry"]}
+    assert modes == {"match", "outcome"}
+    outcome = next(e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome")
+    assert outcome["issue"][0]["severity"] == "warning"
+    assert "Patient" in outcome["issue"][0]["diagnostics"]
+
+
+def test_a_stored_bundle_needs_scopes_for_everything_it_holds(ehr_api, full_patient):
+    url = f"/fhir/Bundle/observations-{full_patient.pk}-2026-11"
+
+    for scope in ("system/Observation.rs", "system/Observation.rs system/Patient.rs"):
+        response = ehr_api(scope=scope).get(url)
+        assert response.status_code == 403, scope
+        assert parsed(response.content).issue[0].code == "forbidden"
+    allowed = ehr_api(scope="system/Observation.rs system/Patient.rs system/Goal.rs").get(url)
+    assert allowed.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "month",
+    [
+        "9999-12",  # the last month of the calendar
+        "1900-01",  # long before the patient's first entry
+        "2099-01",  # not yet
+        "2026-13",
+    ],
+)
+def test_bundles_outside_the_patients_months_are_404_and_store_nothing(ehr_api, full_patient, month):
+    from fhir_export.models import ObservationBundle
+
+    response = ehr_api().get(f"/fhir/Bundle/observations-{full_patient.pk}-{month}")
+
+    assert response.status_code == 404
+    assert parsed(response.content).issue[0].code == "not-found"
+    assert not ObservationBundle.objects.exists()
+
+
+def test_the_month_of_the_first_entry_and_this_month_are_served(ehr_api, full_patient):
+    diary_entry(full_patient, when=datetime(2026, 3, 5, 9, tzinfo=UTC))
+    this_month = django_timezone.now().strftime("%Y-%m")
+    api = ehr_api()
+
+    assert api.get(f"/fhir/Bundle/observations-{full_patient.pk}-2026-03").status_code == 200
+    assert api.get(f"/fhir/Bundle/observations-{full_patient.pk}-{this_month}").status_code == 200
+    assert api.get(f"/fhir/Bundle/observations-{full_patient.pk}-2026-02").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["a" * 65, "x\x00y", "\x00", "ab c", "é", "a:b", "trend-" + "9" * 70, "gas-1\n"],
+)
+def test_ids_that_are_not_fhir_ids_are_404_and_the_attempt_is_audited(ehr_api, patient, bad_id):
+    from urllib.parse import quote
+
+    api = ehr_api()
+
+    for url in (f"/fhir/Observation/{quote(bad_id, safe='')}", f"/fhir/Patient/{quote(bad_id, safe='')}/$everything"):
+        response = api.get(url)
+        assert response.status_code == 404, url
+        assert parsed(response.content).issue[0].code == "not-found"
+    denied = AuditEvent.objects.filter(outcome="denied")
+    assert denied.count() == 2
+    assert all(len(e.resource_id) <= 100 and "\x00" not in e.resource_id for e in denied)
