@@ -74,7 +74,9 @@ def capability_statement() -> JSON:
                     f"{settings.FHIR_SEARCH_DEFAULT_COUNT}, at most {settings.FHIR_SEARCH_MAX_COUNT}), "
                     "_sort=date|-date|_lastUpdated|-_lastUpdated, _include=Type:patient, _summary=count and "
                     "_total=none; pages are keyset links (next, previous). Unknown parameters are ignored, "
-                    "or refused under Prefer: handling=strict."
+                    "or refused under Prefer: handling=strict. Resources carry no version (no history, no vread); "
+                    "meta.lastUpdated is what _lastUpdated and $export _since compare. $export refuses parameters "
+                    "it does not support unless Prefer: handling=lenient, which lists them in the manifest's error."
                 ),
                 "security": {
                     "cors": True,

@@ -44,7 +44,11 @@ _LAST_UPDATED = Parameter(
     "_lastUpdated",
     "date",
     "updated",
-    "When the resource last changed (meta.lastUpdated); prefixes eq ne gt ge lt le.",
+    (
+        "When the resource last changed, as its meta.lastUpdated says, also through other records (a dose "
+        "ended by the next one, a goal rated or closed, an alert resolved, a session voided); "
+        "prefixes eq ne gt ge lt le sa eb."
+    ),
     "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
 )
 _PATIENT = Parameter(
@@ -56,8 +60,15 @@ _CLINICAL_DATE = "http://hl7.org/fhir/SearchParameter/clinical-date"
 
 def _date(name: str, what: str, definition: str = "") -> Parameter:
     return Parameter(
-        name, "date", "date", f"{what}; prefixes eq ne gt ge lt le, partial dates (2026, 2026-11) allowed.", definition
+        name,
+        "date",
+        "date",
+        f"{what}; prefixes eq ne gt ge lt le sa eb, partial dates (2026, 2026-11) allowed.",
+        definition,
     )
+
+
+_RANGES = "compared as ranges (FHIR search: eq within, gt/ge going on after, lt/le begun before, sa, eb)"
 
 
 def _token(name: str, target: str, what: str, definition: str = "") -> Parameter:
@@ -77,7 +88,11 @@ PARAMETERS: dict[str, list[Parameter]] = {
         _LAST_UPDATED,
         _PATIENT,
         _SUBJECT,
-        _date("date", "When it happened (a diary entry keeps the patient's own offset)", _CLINICAL_DATE),
+        _date(
+            "date",
+            f"When it happened (a diary entry keeps the patient's own offset); a summary's period, {_RANGES}",
+            _CLINICAL_DATE,
+        ),
         _token("category", "category", "survey (diary, GAS) or activity (adherence)"),
         _token("code", "code", "What was measured (our spasticity-measures code system)"),
     ],
@@ -86,7 +101,9 @@ PARAMETERS: dict[str, list[Parameter]] = {
         _LAST_UPDATED,
         _PATIENT,
         _SUBJECT,
-        _date("date", "When the alert was raised", _CLINICAL_DATE),
+        _date(
+            "date", f"While the flag is active, from raised to resolved (open until then), {_RANGES}", _CLINICAL_DATE
+        ),
         _token("code", "code", "The kind of alert"),
     ],
     "MedicationStatement": [
@@ -94,7 +111,7 @@ PARAMETERS: dict[str, list[Parameter]] = {
         _LAST_UPDATED,
         _PATIENT,
         _SUBJECT,
-        _date("effective", "First day of the dose period"),
+        _date("effective", f"The dose period, from its first day to the next dose (open while taken), {_RANGES}"),
         _date("date", "Same as effective"),
         _token("code", "code", "The drug (RxNorm where verified, else ours)"),
     ],
@@ -121,7 +138,7 @@ PARAMETERS: dict[str, list[Parameter]] = {
         _LAST_UPDATED,
         _PATIENT,
         _SUBJECT,
-        _date("date", "First day of the plan version", _CLINICAL_DATE),
+        _date("date", f"The plan version's period (open while in force), {_RANGES}", _CLINICAL_DATE),
         _token("category", "category", "Therapy discipline"),
     ],
     "Goal": [
@@ -138,7 +155,7 @@ PARAMETERS: dict[str, list[Parameter]] = {
         _LAST_UPDATED,
         _PATIENT,
         _SUBJECT,
-        _date("event-date", "First day of the wear schedule"),
+        _date("event-date", f"The wear schedule's period (open while in force), {_RANGES}"),
         _date("date", "Same as event-date"),
         _token("code", "code", "The orthosis"),
     ],

@@ -18,7 +18,7 @@ from fhir_export import bulk, services, tasks
 from fhir_export.models import ExportFile, ExportJob
 from fhir_export.sources import PATIENT_TYPES, RESOURCE_TYPES
 from tests.fhir_export.conftest import diary_entry
-from tests.fhir_export.fhir import parsed, valid
+from tests.fhir_export.fhir import parsed, valid, valid_manifest
 
 ASYNC = {"HTTP_PREFER": "respond-async", "HTTP_ACCEPT": "application/fhir+json"}
 
@@ -48,6 +48,7 @@ def kickoff(django_capture_on_commit_callbacks):
 
 def download(api, manifest) -> dict[str, list[dict]]:
     lines: dict[str, list[dict]] = {}
+    valid_manifest(manifest)
     for output in manifest["output"]:
         response = api.get(path_of(output["url"]))
         assert response.status_code == 200
@@ -81,8 +82,7 @@ def test_full_bulk_flow_token_kickoff_poll_manifest_download_cancel(
     done = api.get(status_url)
     assert done.status_code == 200
     assert done["Content-Type"] == "application/json"  # the manifest is plain JSON, not a FHIR resource
-    manifest = done.json()
-    assert "resourceType" not in manifest
+    manifest = valid_manifest(done.json())
     assert manifest["requiresAccessToken"] is True
     assert manifest["request"] == "http://127.0.0.1:8000/fhir/$export"  # FHIR_BASE_URL, not the Host header
     job.refresh_from_db()

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import time_machine
 from django.utils import timezone as django_timezone
+from rest_framework.test import APIClient
 
 from clinic.vocabulary import local_system
 from diary.models import TrendSummary
@@ -81,7 +82,7 @@ def test_the_month_holds_every_entry_of_the_patients_november(ehr_api, patient, 
     assert figures(month)["diary_entries"] == 5
 
 
-def test_a_summary_reads_back_with_its_version_and_is_in_everything(ehr_api, patient, diary):
+def test_a_summary_reads_back_without_a_version_the_server_cannot_vread_and_is_in_everything(ehr_api, patient, diary):
     api = ehr_api()
     summary = TrendSummary.objects.get(patient=patient, granularity="week", period_start="2026-11-09")
 
@@ -89,7 +90,11 @@ def test_a_summary_reads_back_with_its_version_and_is_in_everything(ehr_api, pat
     everything = valid(api.get(f"/fhir/Patient/{patient.pk}/$everything").json())
 
     assert read.status_code == 200
-    assert parsed(read.content).meta.versionId == str(summary.version)
+    assert parsed(read.content).meta.versionId is None
+    statement = APIClient().get("/fhir/metadata").json()
+    observation = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Observation")
+    assert observation["versioning"] == "no-version"
+    assert {"code": "vread"} not in observation["interaction"]
     assert read["ETag"]
     ids = {e["resource"]["id"] for e in everything["entry"]}
     assert {f"trend-{s.pk}" for s in TrendSummary.objects.filter(patient=patient)} <= ids
