@@ -17,22 +17,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db.models import (
-    Case,
-    DateField,
-    DateTimeField,
-    Exists,
-    F,
-    Model,
-    OuterRef,
-    Prefetch,
-    Q,
-    QuerySet,
-    Subquery,
-    When,
-)
-from django.db.models.expressions import BaseExpression, Combinable
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import DateField, DateTimeField, Exists, Model, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.expressions import BaseExpression
 
 from clinic.models import (
     BotulinumSession,
@@ -56,6 +42,7 @@ from clinic.vocabulary import (
     Vocabulary,
 )
 from diary.models import AdherenceLog, Alert, DiaryEntry, TrendSummary
+from fhir_export import sql_rules
 from fhir_export.mapping import (
     care_plan,
     device,
@@ -364,100 +351,6 @@ def _giving_a_dose(qs: QuerySet[Any]) -> QuerySet[Any]:
     return qs.filter(stopped=False)
 
 
-# --- What the mappers compute, in SQL -------------------------------------------------------------
-# meta.lastUpdated of a resource that changes when another row does (a dose ended by the next
-# one, a goal rated), and the end of a period that the next version sets. Each expression is the
-# mapper's own rule (named beside it), so that _lastUpdated, _since and date search see what a
-# reader of the resource sees; tests compare the two for every source.
-
-LAST_UPDATED = "fhir_last_updated"
-PERIOD_END = "fhir_period_end"
-_MOMENT = DateTimeField()
-
-
-def _latest(*values: Any) -> BaseExpression:
-    """The latest of non-null values (SQLite's MAX() of a null is null, so nulls fall back to the first)."""
-    first, *rest = values
-    return Greatest(first, *(Coalesce(value, first, output_field=_MOMENT) for value in rest), output_field=_MOMENT)
-
-
-def _next_version(model: type[Model], item: str) -> QuerySet[Any]:
-    """The version in force after this one (``dose_periods``: the next one not superseded)."""
-    return model._default_manager.filter(
-        **{item: OuterRef(item)}, superseded_at__isnull=True, effective_from__gt=OuterRef("effective_from")
-    ).order_by("effective_from", "pk")
-
-
-def _version_changed(model: type[Model], item: str, *, ended_at: Combinable | None = None) -> BaseExpression:
-    """``dose_periods``' change time: when superseded; else the later of its own and its successor's
-    creation; with no successor, the later of its creation and ``ended_at`` (a pump's explant)."""
-    later = _next_version(model, item)
-    successor = Subquery(later.values("created_at")[:1], output_field=_MOMENT)
-    return Case(
-        When(superseded_at__isnull=False, then=F("superseded_at")),
-        When(Exists(later), then=_latest(F("created_at"), successor)),
-        default=F("created_at") if ended_at is None else _latest(F("created_at"), ended_at),
-        output_field=_MOMENT,
-    )
-
-
-def _version_end(model: type[Model], item: str, *, ends_on: Combinable | None = None) -> BaseExpression:
-    """``dose_periods``' end: the successor's first day, or ``ends_on``; none once superseded."""
-    successor = Subquery(_next_version(model, item).values("effective_from")[:1], output_field=DateField())
-    end = successor if ends_on is None else Coalesce(successor, ends_on, output_field=DateField())
-    return Case(When(superseded_at__isnull=True, then=end), default=None, output_field=DateField())
-
-
-def _alert_changes() -> dict[str, BaseExpression]:
-    return {LAST_UPDATED: _latest(F("created_at"), F("acknowledged_at"), F("resolved_at"))}  # flag.alert_flag
-
-
-def _oral_changes() -> dict[str, BaseExpression]:
-    return {
-        LAST_UPDATED: _version_changed(MedicationDose, "regimen"),
-        PERIOD_END: _version_end(MedicationDose, "regimen"),
-    }
-
-
-def _itb_changes() -> dict[str, BaseExpression]:
-    # medication_statement.itb_medication_statements: an explant ends the last dose.
-    explanted = Case(When(pump__explanted_on__isnull=False, then=F("pump__updated_at")), default=None)
-    return {
-        LAST_UPDATED: _version_changed(ItbDose, "pump", ended_at=explanted),
-        PERIOD_END: _version_end(ItbDose, "pump", ends_on=F("pump__explanted_on")),
-    }
-
-
-def _therapy_changes() -> dict[str, BaseExpression]:
-    return {  # care_plan.therapy_care_plans: the plan's own changes count too
-        LAST_UPDATED: _latest(_version_changed(TherapyPlanVersion, "plan"), F("plan__updated_at")),
-        PERIOD_END: _version_end(TherapyPlanVersion, "plan"),
-    }
-
-
-def _orthotic_changes() -> dict[str, BaseExpression]:
-    return {  # device_request.orthotic_device_requests
-        LAST_UPDATED: _latest(_version_changed(OrthoticPlanVersion, "plan"), F("plan__updated_at")),
-        PERIOD_END: _version_end(OrthoticPlanVersion, "plan"),
-    }
-
-
-def _goal_changes() -> dict[str, BaseExpression]:
-    latest_rating = GoalRating.objects.filter(goal=OuterRef("pk")).order_by("-created_at").values("created_at")[:1]
-    return {LAST_UPDATED: _latest(F("updated_at"), Subquery(latest_rating, output_field=_MOMENT))}  # goal_resource
-
-
-def _t_score_changes() -> dict[str, BaseExpression]:
-    same_day = GoalRating.objects.filter(goal__patient_id=OuterRef("goal__patient_id"), rated_on=OuterRef("rated_on"))
-    latest = same_day.order_by("-created_at").values("created_at")[:1]
-    return {LAST_UPDATED: Subquery(latest, output_field=_MOMENT)}  # observation.gas_t_score_observation
-
-
-def _group_changes() -> dict[str, BaseExpression]:
-    latest_member = Patient.objects.filter(clinic=OuterRef("pk")).order_by("-updated_at").values("updated_at")[:1]
-    return {LAST_UPDATED: _latest(F("created_at"), Subquery(latest_member, output_field=_MOMENT))}  # _groups
-
-
 # --- The table ------------------------------------------------------------------------------
 
 SURVEY = Codes(fixed=(concept(OBSERVATION_CATEGORIES, "survey"),))
@@ -470,9 +363,9 @@ SOURCES: list[Source] = [
         Clinic,
         "pk",
         None,
-        LAST_UPDATED,
+        sql_rules.LAST_UPDATED,
         _groups,
-        annotations=_group_changes,
+        annotations=sql_rules.group_changes,
         prefetch=(Prefetch("patients", queryset=Patient.objects.only("id", "clinic_id", "updated_at").order_by("pk")),),
     ),
     Source(
@@ -527,9 +420,9 @@ SOURCES: list[Source] = [
         GoalRating,
         "goal__patient__clinic_id",
         "goal__patient_id",
-        LAST_UPDATED,
+        sql_rules.LAST_UPDATED,
         _gas_t_scores,
-        annotations=_t_score_changes,
+        annotations=sql_rules.t_score_changes,
         date_field="rated_on",
         day_field="rated_on",
         id_prefix="gas-t-",
@@ -559,11 +452,11 @@ SOURCES: list[Source] = [
         Alert,
         "clinic_id",
         "patient_id",
-        LAST_UPDATED,
+        sql_rules.LAST_UPDATED,
         _alerts,
         date_field="created_at",
         end_field="resolved_at",
-        annotations=_alert_changes,
+        annotations=sql_rules.alert_changes,
         code=Codes(column="kind", vocabulary=ALERT_KINDS),
     ),
     Source(
@@ -572,11 +465,11 @@ SOURCES: list[Source] = [
         MedicationDose,
         "regimen__patient__clinic_id",
         "regimen__patient_id",
-        LAST_UPDATED,
+        sql_rules.LAST_UPDATED,
         _oral,
         date_field="effective_from",
-        end_field=PERIOD_END,
-        annotations=_oral_changes,
+        end_field=sql_rules.PERIOD_END,
+        annotations=sql_rules.oral_changes,
         id_prefix="oral-dose-",
         code=Codes(column="regimen__drug", vocabulary=ORAL_DRUGS),
         base=_giving_a_dose,
@@ -589,11 +482,11 @@ SOURCES: list[Source] = [
         ItbDose,
         "pump__patient__clinic_id",
         "pump__patient_id",
-        LAST_UPDATED,
+        sql_rules.LAST_UPDATED,
         _itb,
         date_field="effective_from",
-        end_field=PERIOD_END,
-        annotations=_itb_changes,
+        end_field=sql_rules.PERIOD_END,
+        annotations=sql_rules.itb_changes,
         id_prefix="itb-dose-",
         code=Codes(fixed=(concept(ORAL_DRUGS, "baclofen"),)),
         select=("pump",),
@@ -615,11 +508,9 @@ SOURCES: list[Source] = [
         BotulinumSession,
         "patient__clinic_id",
         "patient_id",
-        LAST_UPDATED,
+        sql_rules.LAST_UPDATED,
         _sessions,
-        annotations=lambda: {
-            LAST_UPDATED: Coalesce("voided_at", "created_at", output_field=_MOMENT)
-        },  # procedure.botulinum_procedure
+        annotations=sql_rules.session_changes,
         date_field="injected_on",
         code=Codes(
             fixed=(
@@ -636,10 +527,9 @@ SOURCES: list[Source] = [
         InjectionSite,
         "session__patient__clinic_id",
         "session__patient_id",
-        LAST_UPDATED,
+        sql_rules.LAST_UPDATED,
         _injections,
-        # medication_administration.injection_administration: the session's change
-        annotations=lambda: {LAST_UPDATED: Coalesce("session__voided_at", "session__created_at", output_field=_MOMENT)},
+        annotations=sql_rules.injection_changes,
         date_field="session__injected_on",
         id_prefix="injection-",
         code=Codes(column="session__product", vocabulary=BOTULINUM_PRODUCTS),
@@ -651,11 +541,11 @@ SOURCES: list[Source] = [
         TherapyPlanVersion,
         "plan__patient__clinic_id",
         "plan__patient_id",
-        LAST_UPDATED,
+        sql_rules.LAST_UPDATED,
         _therapy,
         date_field="effective_from",
-        end_field=PERIOD_END,
-        annotations=_therapy_changes,
+        end_field=sql_rules.PERIOD_END,
+        annotations=sql_rules.therapy_changes,
         id_prefix="therapy-",
         category=Codes(column="plan__discipline", vocabulary=THERAPY_DISCIPLINES),
         base=_giving_a_dose,
@@ -668,9 +558,9 @@ SOURCES: list[Source] = [
         Goal,
         "patient__clinic_id",
         "patient_id",
-        LAST_UPDATED,
+        sql_rules.LAST_UPDATED,
         _goals,
-        annotations=_goal_changes,
+        annotations=sql_rules.goal_changes,
         date_field="set_on",
         category=Codes(column="domain", vocabulary=GOAL_DOMAINS),
         prefetch=("ratings",),
@@ -681,11 +571,11 @@ SOURCES: list[Source] = [
         OrthoticPlanVersion,
         "plan__patient__clinic_id",
         "plan__patient_id",
-        LAST_UPDATED,
+        sql_rules.LAST_UPDATED,
         _orthotic,
         date_field="effective_from",
-        end_field=PERIOD_END,
-        annotations=_orthotic_changes,
+        end_field=sql_rules.PERIOD_END,
+        annotations=sql_rules.orthotic_changes,
         id_prefix="orthosis-",
         code=Codes(column="plan__device", vocabulary=ORTHOTIC_DEVICES),
         base=_giving_a_dose,
