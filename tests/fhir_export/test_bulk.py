@@ -474,3 +474,26 @@ def test_files_are_refused_once_expired_even_before_the_sweep(ehr_api, patient, 
         assert later.get(file_url).status_code == 404
         assert later.get(status_url).status_code == 404
     assert ExportJob.objects.exists()  # the sweep has not run
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_on_postgresql_takes_the_transaction_time_in_its_own_snapshot(ehr_api, patient, kickoff):
+    entry = diary_entry(patient)
+    api = ehr_api()
+    status_url = path_of(kickoff(api, "/fhir/$export?_type=Observation", run=False)["Content-Location"])
+    # Committed kick-offs run at once here (eager Celery); make the job wait for a worker again.
+    ExportFile.objects.all().delete()
+    ExportJob.objects.update(status=ExportJob.Status.ACCEPTED, attempt=0, transaction_time=None, expires_at=None)
+    entry.severity = 1
+    entry.save()  # committed while the export waits for a worker
+    job = ExportJob.objects.get()
+
+    assert bulk.uses_snapshot()  # outside any transaction, as a worker runs
+    assert bulk.export_run(job_id=job.pk) == "completed"
+
+    job.refresh_from_db()
+    assert job.transaction_time > job.created_at
+    manifest = api.get(status_url).json()
+    (exported,) = download(api, manifest)["Observation"]
+    assert exported["valueInteger"] == 1
