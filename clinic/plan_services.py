@@ -963,7 +963,7 @@ def goal_close(
         raise ValidationError({"closed_on": [f"The goal was set on {goal.set_on}."]})
     goal.status, goal.closed_on = status, closed_on
     goal.revision += 1
-    goal.save(update_fields=["status", "closed_on", "revision"])
+    goal.save(update_fields=["status", "closed_on", "revision", "updated_at"])
     audit_record(
         actor=actor,
         patient=goal.patient,

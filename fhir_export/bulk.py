@@ -12,12 +12,13 @@ works the same way: nothing is published unless the run succeeded).
 
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,6 +33,7 @@ from psycopg.types.datetime import TimestamptzLoader
 
 from fhir_export.mapping.common import JSON
 from fhir_export.models import BackendAccessToken, ExportFile, ExportJob, UsedClientAssertion
+from fhir_export.outcome import operation_outcome
 from fhir_export.search import Search, SearchError, filtered, parse_search
 from fhir_export.selectors import map_rows
 from fhir_export.sources import Source, sources_of
@@ -47,10 +49,20 @@ def export_folder(job_id: UUID | str) -> Path:
     return Path(settings.FHIR_EXPORT_DIR) / str(job_id)
 
 
+# One _typeFilter value may hold several filters, comma-joined (Observation?category=activity,
+# Observation?category=survey): a comma followed by "Type?" starts the next one; the other commas
+# separate the values of one search parameter (Observation?category=activity,survey).
+_NEXT_FILTER = re.compile(r",(?=[A-Z][A-Za-z]*\?)")
+
+
 def parse_type_filters(type_filters: list[str], resource_types: list[str]) -> dict[str, list[Search]]:
-    """``_typeFilter`` values (``Observation?category=survey``) as searches; several for a type are ORed."""
+    """``_typeFilter`` values (``Observation?category=survey``) as searches; several for a type are ORed.
+
+    A filter is for one of the exported types, or it is an error: it is never read as part of
+    another type's filter.
+    """
     searches: dict[str, list[Search]] = {}
-    for raw in type_filters:
+    for raw in (part for value in type_filters for part in _NEXT_FILTER.split(value)):
         resource_type, mark, query = raw.partition("?")
         if not mark or resource_type not in resource_types:
             raise SearchError(f"_typeFilter '{raw}' must be Type?query for one of the exported types.")
@@ -61,7 +73,9 @@ def parse_type_filters(type_filters: list[str], resource_types: list[str]) -> di
     return searches
 
 
-def export_queryset(source: Source, job: ExportJob, searches: list[Search]) -> QuerySet[Any] | None:
+def export_queryset(
+    source: Source, job: ExportJob, searches: list[Search], transaction_time: datetime
+) -> QuerySet[Any] | None:
     """The rows of one source that belong in the export: the clinic's, changed since ``_since`` and
     not after the transaction time, matching any of the type's filters."""
     parts = [filtered(source, search, job.clinic_id) for search in (searches or [Search(source.resource_type)])]
@@ -71,7 +85,7 @@ def export_queryset(source: Source, job: ExportJob, searches: list[Search]) -> Q
     qs = matching[0]
     for other in matching[1:]:
         qs = qs | other
-    qs = qs.filter(**{f"{source.updated_field}__lte": job.transaction_time})
+    qs = qs.filter(**{f"{source.updated_field}__lte": transaction_time})
     if job.since is not None:
         qs = qs.filter(**{f"{source.updated_field}__gte": job.since})
     return qs.order_by()  # no ORDER BY: a sequential scan streams fastest, and NDJSON has no order
@@ -190,6 +204,16 @@ def snapshot() -> Iterator[None]:
         yield
 
 
+def snapshot_time() -> datetime:
+    """The export's transactionTime, as the snapshot's first query: the moment PostgreSQL takes the
+    snapshot, so what changed before it is in the files and what changed after is left for the
+    next ``_since`` export (a time taken at kick-off lost the edits made while the job waited)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement_timestamp()")
+        (moment,) = cursor.fetchone()
+    return moment
+
+
 class ExportStopped(Exception):
     """The job was cancelled, or another attempt owns it now."""
 
@@ -217,9 +241,11 @@ def export_run(*, job_id: UUID | str) -> str:
     folder.mkdir(parents=True)
     files = NdjsonFiles(folder, settings.FHIR_EXPORT_FILE_MAX_BYTES)
     heartbeat = Heartbeat(job.pk, job.attempt)
+    own_snapshot = uses_snapshot()
     try:
         with snapshot():
-            _write_all(job, files, heartbeat)
+            transaction_time = snapshot_time() if own_snapshot else timezone.now()
+            _write_all(job, transaction_time, files, heartbeat)
         files.finish()
     except ExportStopped:
         files.finish()
@@ -227,16 +253,16 @@ def export_run(*, job_id: UUID | str) -> str:
         return "stopped"
     finally:
         heartbeat.close()
-    return _publish(job, files.done)
+    return _publish(job, transaction_time, files.done)
 
 
-def _write_all(job: ExportJob, files: NdjsonFiles, heartbeat: Heartbeat) -> None:
+def _write_all(job: ExportJob, transaction_time: datetime, files: NdjsonFiles, heartbeat: Heartbeat) -> None:
     searches = parse_type_filters(job.type_filters, job.resource_types)
     today = timezone.localdate()
     written = 0
     for resource_type in job.resource_types:
         for source in sources_of(resource_type):
-            qs = export_queryset(source, job, searches.get(resource_type, []))
+            qs = export_queryset(source, job, searches.get(resource_type, []), transaction_time)
             if qs is None:
                 continue
             batch: list[Any] = []
@@ -250,6 +276,19 @@ def _write_all(job: ExportJob, files: NdjsonFiles, heartbeat: Heartbeat) -> None
             written += _write_batch(files, source, batch, today)
         if not heartbeat.beat(f"{written} resources written ({resource_type} done)", force=True):
             raise ExportStopped
+    if job.ignored_parameters:
+        # Bulk Data v2: under handling=lenient, one OperationOutcome per parameter not honoured,
+        # in the manifest's error files.
+        files.write("OperationOutcome", [ignored_parameter_outcome(name) for name in job.ignored_parameters])
+
+
+def ignored_parameter_outcome(name: str) -> JSON:
+    return operation_outcome(
+        400,
+        f"The export parameter {name} is not supported and was ignored (Prefer: handling=lenient).",
+        severity="warning",
+        code="not-supported",
+    )
 
 
 def stream(source: Source, qs: QuerySet[Any]) -> Iterator[Any]:
@@ -286,7 +325,7 @@ def _write_batch(files: NdjsonFiles, source: Source, rows: list[Any], today: dat
     return len(resources)
 
 
-def _publish(job: ExportJob, written: list[WrittenFile]) -> str:
+def _publish(job: ExportJob, transaction_time: datetime, written: list[WrittenFile]) -> str:
     with transaction.atomic():
         current = ExportJob.objects.select_for_update().get(pk=job.pk)
         if current.status != ExportJob.Status.RUNNING or current.attempt != job.attempt:
@@ -300,6 +339,7 @@ def _publish(job: ExportJob, written: list[WrittenFile]) -> str:
         )
         now = timezone.now()
         current.status = ExportJob.Status.COMPLETED
+        current.transaction_time = transaction_time
         current.finished_at = now
         current.expires_at = now + timedelta(hours=settings.FHIR_EXPORT_RETENTION_HOURS)
         current.lease_until = None

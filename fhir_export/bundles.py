@@ -5,9 +5,9 @@ days (diary entries, adherence logs, GAS levels and T-scores, the month's trend 
 its weeks that lie wholly inside it), with the Patient, so every reference resolves inside it.
 Celery builds it ahead of time, so dashboards and EHRs fetch it ready
 (``GET /fhir/Bundle/observations-{patient}-{YYYY-MM}``).
-It is rebuilt when its rows change, once they have been quiet for FHIR_BUNDLE_DEBOUNCE_SECONDS
-(a sweep reads ``updated_at`` past a watermark, so the diary's write path needs no hook), and
-nightly for this month and the last.
+It is rebuilt when anything it shows changes (entries, logs, ratings, trend summaries, goals,
+the patient), once quiet for FHIR_BUNDLE_DEBOUNCE_SECONDS (a sweep reads change times past a
+watermark, so no write path needs a hook), and nightly for this month and the last.
 """
 
 import hashlib
@@ -20,12 +20,13 @@ from uuid import UUID
 import orjson
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Min, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from clinic.models import GoalRating, Patient
-from diary.models import AdherenceLog, DiaryEntry
+from clinic.models import Goal, GoalRating, Patient
+from diary.models import AdherenceLog, DiaryEntry, TrendSummary
+from diary.trends.compute import local_today
 from fhir_export.mapping.common import JSON, instant
 from fhir_export.mapping.patient import patient_resource
 from fhir_export.models import ObservationBundle, SweepMark
@@ -33,8 +34,10 @@ from fhir_export.search import Search, filtered
 from fhir_export.selectors import map_rows
 from fhir_export.sources import Source, source_named, sources_of
 
-BUNDLE_ID = re.compile(r"^observations-(?P<patient>[0-9a-f-]{36})-(?P<year>\d{4})-(?P<month>\d{2})$")
+BUNDLE_ID = re.compile(r"observations-(?P<patient>[0-9a-f-]{36})-(?P<year>\d{4})-(?P<month>\d{2})")
 SWEEP_NAME = "observation-bundles"
+# What a stored Observation bundle holds: a reader needs to be allowed to read all of it.
+OBSERVATION_BUNDLE_TYPES = ("Observation", "Patient", "Goal")
 
 
 def full_url(resource: JSON) -> str:
@@ -47,14 +50,17 @@ def searchset(
     total: int | None,
     links: dict[str, str],
     included: Sequence[JSON] = (),
+    outcomes: Sequence[JSON] = (),
 ) -> JSON:
-    """A searchset Bundle: matches first, then included resources, with paging links."""
+    """A searchset Bundle: matches first, then included resources, then OperationOutcomes about
+    the search (R4's search mode ``outcome``), with paging links."""
     bundle: JSON = {"resourceType": "Bundle", "type": "searchset", "timestamp": instant(timezone.now())}
     if total is not None:
         bundle["total"] = total
     bundle["link"] = [{"relation": relation, "url": url} for relation, url in links.items()]
     entries = [{"fullUrl": full_url(r), "resource": r, "search": {"mode": "match"}} for r in resources]
     entries += [{"fullUrl": full_url(r), "resource": r, "search": {"mode": "include"}} for r in included]
+    entries += [{"resource": r, "search": {"mode": "outcome"}} for r in outcomes]
     if entries:
         bundle["entry"] = entries
     return bundle
@@ -65,7 +71,7 @@ def observation_bundle_id(patient_id: UUID | str, month: date) -> str:
 
 
 def parse_bundle_id(bundle_id: str) -> tuple[UUID, date] | None:
-    match = BUNDLE_ID.match(bundle_id)
+    match = BUNDLE_ID.fullmatch(bundle_id)
     if not match:
         return None
     try:
@@ -156,13 +162,31 @@ def observation_bundle_build(*, patient_id: UUID | str, month: date | str) -> bo
     return True
 
 
-def observation_bundle_get(patient: Patient, month: date) -> ObservationBundle:
-    """The stored bundle; a month never built yet is built now, the same way Celery would."""
+def observation_bundle_get(patient: Patient, month: date) -> ObservationBundle | None:
+    """The stored bundle; a month never built yet is built now, the same way Celery would, if it
+    lies between the patient's first Observation and this month of their own days (else None:
+    asking for 1900 or 9999 stores nothing)."""
     stored = ObservationBundle.objects.filter(patient=patient, month=month).first()
     if stored is None:
+        first, last = bundle_months(patient)
+        if not first <= month <= last:
+            return None
         observation_bundle_build(patient_id=patient.pk, month=month)
         stored = ObservationBundle.objects.get(patient=patient, month=month)
     return stored
+
+
+def bundle_months(patient: Patient) -> tuple[date, date]:
+    """The first and last month a bundle of the patient can hold anything: from their earliest
+    Observation day (this month if none) to this month where they live."""
+    this_month = local_today(patient.time_zone).replace(day=1)
+    days = [
+        _patients_rows(source, patient).aggregate(first=Min(source.day_field))["first"]
+        for source in sources_of("Observation")
+        if source.day_field is not None
+    ]
+    first = min((day for day in days if day is not None), default=this_month)
+    return min(first.replace(day=1), this_month), this_month
 
 
 def months_changed(now: datetime | None = None) -> list[tuple[UUID, date]]:
@@ -179,23 +203,35 @@ def months_changed(now: datetime | None = None) -> list[tuple[UUID, date]]:
         )
         if mark.up_to >= up_to:
             return []
-        window: dict[str, Any] = {"gt": mark.up_to, "lte": up_to}
-        changed: set[tuple[UUID, date]] = set()
-        for model, day, changed_at, patient in (
-            (DiaryEntry, "local_date", "updated_at", "patient_id"),
-            (AdherenceLog, "date", "updated_at", "patient_id"),
-            (GoalRating, "rated_on", "created_at", "goal__patient_id"),
-        ):
-            rows = (
-                model._default_manager.filter(**{f"{changed_at}__{op}": value for op, value in window.items()})
-                .annotate(month=TruncMonth(day))
-                .values_list(patient, "month")
-                .distinct()
-            )
-            changed.update((patient_id, month) for patient_id, month in rows)
+        changed = _months_changed_between(mark.up_to, up_to)
         mark.up_to = up_to
         mark.save()
     return sorted(changed)
+
+
+def _months_changed_between(after: datetime, up_to: datetime) -> set[tuple[UUID, date]]:
+    """Every (patient, month) whose bundle content may have changed in (after, up_to]: its
+    entries, logs, ratings or trend summaries; the goals it shows (a rating, or closing one,
+    changes the Goal and its list of levels in every month that holds one of its ratings);
+    the patient (in every month already built)."""
+
+    def within(changed_at: str) -> Q:
+        return Q(**{f"{changed_at}__gt": after, f"{changed_at}__lte": up_to})
+
+    rated_goals = GoalRating.objects.filter(within("created_at")).values("goal_id")
+    watched: list[tuple[QuerySet[Any], str, str]] = [
+        (DiaryEntry.objects.filter(within("updated_at")), "local_date", "patient_id"),
+        (AdherenceLog.objects.filter(within("updated_at")), "date", "patient_id"),
+        (TrendSummary.objects.filter(within("updated_at")), "period_start", "patient_id"),
+        (GoalRating.objects.filter(goal_id__in=rated_goals), "rated_on", "goal__patient_id"),
+        (GoalRating.objects.filter(goal__in=Goal.objects.filter(within("updated_at"))), "rated_on", "goal__patient_id"),
+        (ObservationBundle.objects.filter(within("patient__updated_at")), "month", "patient_id"),
+    ]
+    changed: set[tuple[UUID, date]] = set()
+    for rows, day, patient in watched:
+        months = rows.annotate(bundle_month=TruncMonth(day)).values_list(patient, "bundle_month").distinct()
+        changed.update((patient_id, month) for patient_id, month in months)
+    return changed
 
 
 def months_recent(today: date | None = None) -> list[tuple[UUID, date]]:

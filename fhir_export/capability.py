@@ -4,7 +4,7 @@ from django.conf import settings
 
 from fhir_export.auth import token_url
 from fhir_export.mapping.common import JSON
-from fhir_export.search import PARAMETERS
+from fhir_export.search import PARAMETERS, includes
 from fhir_export.sources import RESOURCE_TYPES
 
 BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
@@ -30,8 +30,8 @@ def _resource(resource_type: str) -> JSON:
             for p in PARAMETERS[resource_type]
         ],
     }
-    if resource_type not in ("Patient", "Group"):
-        entry["searchInclude"] = [f"{resource_type}:patient", f"{resource_type}:subject"]
+    if supported := includes(resource_type):
+        entry["searchInclude"] = supported
     if resource_type == "Patient":
         entry["operation"] = [
             {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
@@ -74,7 +74,9 @@ def capability_statement() -> JSON:
                     f"{settings.FHIR_SEARCH_DEFAULT_COUNT}, at most {settings.FHIR_SEARCH_MAX_COUNT}), "
                     "_sort=date|-date|_lastUpdated|-_lastUpdated, _include=Type:patient, _summary=count and "
                     "_total=none; pages are keyset links (next, previous). Unknown parameters are ignored, "
-                    "or refused under Prefer: handling=strict."
+                    "or refused under Prefer: handling=strict. Resources carry no version (no history, no vread); "
+                    "meta.lastUpdated is what _lastUpdated and $export _since compare. $export refuses parameters "
+                    "it does not support unless Prefer: handling=lenient, which lists them in the manifest's error."
                 ),
                 "security": {
                     "cors": True,

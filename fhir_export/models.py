@@ -92,9 +92,16 @@ class ExportJob(models.Model):
     resource_types = models.JSONField(help_text="The resource types to export, in order.")
     since = models.DateTimeField(null=True, blank=True)
     type_filters = models.JSONField(default=list, blank=True, help_text="The _typeFilter queries, as sent.")
+    ignored_parameters = models.JSONField(
+        default=list, blank=True, help_text="Kick-off parameters not supported, ignored under Prefer: handling=lenient."
+    )
     request_url = models.TextField(help_text="The kick-off URL, as the manifest repeats it.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACCEPTED)
-    transaction_time = models.DateTimeField(help_text="Data changed after this is not in the export.")
+    transaction_time = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the attempt that wrote the files took its snapshot: data changed after it is not in them.",
+    )
     progress = models.CharField(max_length=200, blank=True)
     attempt = models.PositiveSmallIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)

@@ -7,9 +7,10 @@ from typing import Any
 from django.db.models import Model, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
+from fhir_export.dates import compare
 from fhir_export.mapping.common import JSON
-from fhir_export.search import Cursor, Search, compare, filtered
-from fhir_export.sources import Source, sources_of
+from fhir_export.search import Cursor, Search, filtered
+from fhir_export.sources import Source, primary_key, sources_of
 
 
 @dataclass
@@ -44,19 +45,22 @@ def _sort_path(source: Source, search: Search) -> str | None:
 
 
 def _beyond(source: Source, rank: int, path: str | None, cursor: Cursor, later: bool) -> Q | None:
-    """Rows whose key ``(path value, rank, pk)`` comes after (``later``) or before the cursor's."""
+    """Rows whose key ``(path value, rank, pk)`` comes after (``later``) or before the cursor's.
+
+    ``Cursor.decode`` has checked the key against the type's tables (a forged one is a 400), and
+    ``parse_search`` that a sorted page's key has a value.
+    """
     strict, loose, pk_op = ("gt", "gte", "gt") if later else ("lt", "lte", "lt")
-    pk = source.model._meta.pk.to_python(cursor.pk) if rank == cursor.rank else None
-    if path is None:
+    pk = primary_key(source.model, cursor.pk) if rank == cursor.rank else None
+    if path is None or cursor.value is None:
         if rank == cursor.rank:
             return Q(**{f"pk__{pk_op}": pk})
         return Q() if (rank > cursor.rank) == later else None
-    assert cursor.value is not None  # noqa: S101  a sorted page's cursor always has a value
     if rank == cursor.rank:
-        return compare(source.model, path, loose, cursor.value) & (
-            compare(source.model, path, strict, cursor.value) | Q(**{f"pk__{pk_op}": pk})
+        return compare(source, path, loose, cursor.value) & (
+            compare(source, path, strict, cursor.value) | Q(**{f"pk__{pk_op}": pk})
         )
-    return compare(source.model, path, loose if (rank > cursor.rank) == later else strict, cursor.value)
+    return compare(source, path, loose if (rank > cursor.rank) == later else strict, cursor.value)
 
 
 def search_page(search: Search, clinic_id: int, today: date | None = None) -> Page:

@@ -11,19 +11,19 @@ its depth, and rows added while a client pages never shift or repeat what it see
 
 import base64
 import binascii
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 from django.conf import settings
-from django.db.models import DateField, DateTimeField, Q, QuerySet
+from django.db.models import Q, QuerySet
 
+from fhir_export.dates import DateSearchError, date_condition
 from fhir_export.mapping.common import mrn_system
-from fhir_export.sources import Codes, Source, source_for_id, sources_of
+from fhir_export.sources import Codes, Source, primary_key, source_for_id, sources_of
 
 
 class SearchError(Exception):
@@ -44,7 +44,11 @@ _LAST_UPDATED = Parameter(
     "_lastUpdated",
     "date",
     "updated",
-    "When the resource last changed (meta.lastUpdated); prefixes eq ne gt ge lt le.",
+    (
+        "When the resource last changed, as its meta.lastUpdated says, also through other records (a dose "
+        "ended by the next one, a goal rated or closed, an alert resolved, a session voided); "
+        "prefixes eq ne gt ge lt le sa eb."
+    ),
     "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
 )
 _PATIENT = Parameter(
@@ -56,8 +60,15 @@ _CLINICAL_DATE = "http://hl7.org/fhir/SearchParameter/clinical-date"
 
 def _date(name: str, what: str, definition: str = "") -> Parameter:
     return Parameter(
-        name, "date", "date", f"{what}; prefixes eq ne gt ge lt le, partial dates (2026, 2026-11) allowed.", definition
+        name,
+        "date",
+        "date",
+        f"{what}; prefixes eq ne gt ge lt le sa eb, partial dates (2026, 2026-11) allowed.",
+        definition,
     )
+
+
+_RANGES = "compared as ranges (FHIR search: eq within, gt/ge going on after, lt/le begun before, sa, eb)"
 
 
 def _token(name: str, target: str, what: str, definition: str = "") -> Parameter:
@@ -77,7 +88,11 @@ PARAMETERS: dict[str, list[Parameter]] = {
         _LAST_UPDATED,
         _PATIENT,
         _SUBJECT,
-        _date("date", "When it happened (a diary entry keeps the patient's own offset)", _CLINICAL_DATE),
+        _date(
+            "date",
+            f"When it happened (a diary entry keeps the patient's own offset); a summary's period, {_RANGES}",
+            _CLINICAL_DATE,
+        ),
         _token("category", "category", "survey (diary, GAS) or activity (adherence)"),
         _token("code", "code", "What was measured (our spasticity-measures code system)"),
     ],
@@ -86,7 +101,9 @@ PARAMETERS: dict[str, list[Parameter]] = {
         _LAST_UPDATED,
         _PATIENT,
         _SUBJECT,
-        _date("date", "When the alert was raised", _CLINICAL_DATE),
+        _date(
+            "date", f"While the flag is active, from raised to resolved (open until then), {_RANGES}", _CLINICAL_DATE
+        ),
         _token("code", "code", "The kind of alert"),
     ],
     "MedicationStatement": [
@@ -94,7 +111,7 @@ PARAMETERS: dict[str, list[Parameter]] = {
         _LAST_UPDATED,
         _PATIENT,
         _SUBJECT,
-        _date("effective", "First day of the dose period"),
+        _date("effective", f"The dose period, from its first day to the next dose (open while taken), {_RANGES}"),
         _date("date", "Same as effective"),
         _token("code", "code", "The drug (RxNorm where verified, else ours)"),
     ],
@@ -121,7 +138,7 @@ PARAMETERS: dict[str, list[Parameter]] = {
         _LAST_UPDATED,
         _PATIENT,
         _SUBJECT,
-        _date("date", "First day of the plan version", _CLINICAL_DATE),
+        _date("date", f"The plan version's period (open while in force), {_RANGES}", _CLINICAL_DATE),
         _token("category", "category", "Therapy discipline"),
     ],
     "Goal": [
@@ -138,7 +155,7 @@ PARAMETERS: dict[str, list[Parameter]] = {
         _LAST_UPDATED,
         _PATIENT,
         _SUBJECT,
-        _date("event-date", "First day of the wear schedule"),
+        _date("event-date", f"The wear schedule's period (open while in force), {_RANGES}"),
         _date("date", "Same as event-date"),
         _token("code", "code", "The orthosis"),
     ],
@@ -147,6 +164,12 @@ PARAMETERS: dict[str, list[Parameter]] = {
 # Parameters about the result rather than the match, with what they accept.
 RESULT_PARAMETERS = {"_count", "_sort", "_include", "_summary", "_total", "_format", "_page"}
 SORTS = {"date": "date", "_lastUpdated": "updated"}
+_FORGED_PAGE = "_page is not a page link this server made; start again from the first page."
+
+
+def includes(resource_type: str) -> list[str]:
+    """The ``_include`` values a type supports: its references to the patient (Type:patient, Type:subject)."""
+    return [f"{resource_type}:{p.name}" for p in PARAMETERS[resource_type] if p.target == "patient"]
 
 
 @dataclass
@@ -165,12 +188,27 @@ class Cursor:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str) -> "Cursor":
+    def decode(cls, token: str, resource_type: str) -> "Cursor":
+        """A page link's key, checked against the type's tables: anything else is a 400, never a query."""
         try:
             direction, value, rank, pk = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            return cls(direction == "p", datetime.fromisoformat(value) if value else None, int(rank), str(pk))
-        except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-            raise SearchError("_page is not a page link this server made; start again from the first page.") from None
+            moment = datetime.fromisoformat(value) if value is not None else None
+            if moment is not None:
+                if moment.tzinfo is None:
+                    raise ValueError("a page key is an instant")
+                moment = moment.astimezone(UTC)
+        except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError):
+            raise SearchError(_FORGED_PAGE) from None
+        sources = sources_of(resource_type)
+        if not (
+            direction in ("n", "p")
+            and type(rank) is int
+            and 0 <= rank < len(sources)
+            and isinstance(pk, str)
+            and primary_key(sources[rank].model, pk) is not None
+        ):
+            raise SearchError(_FORGED_PAGE)
+        return cls(direction == "p", moment, rank, pk)
 
 
 @dataclass
@@ -202,6 +240,8 @@ def parse_search(resource_type: str, params: Sequence[tuple[str, str]], *, stric
             _result_parameter(search, name, value, strict=strict)
         elif strict:
             raise SearchError(f"Unknown search parameter {raw_name} for {resource_type}.")
+    if search.cursor is not None and (search.cursor.value is None) != (search.sort is None):
+        raise SearchError(_FORGED_PAGE)  # a sorted page starts after a sort value; an unsorted one does not
     return search
 
 
@@ -221,13 +261,13 @@ def _result_parameter(search: Search, name: str, value: str, *, strict: bool) ->
         search.used.append((name, value))
         return
     if name == "_include":
-        if value in (f"{search.resource_type}:patient", f"{search.resource_type}:subject", "*") and (
-            search.resource_type != "Patient"
-        ):
+        supported = includes(search.resource_type)
+        if value in supported or (value == "*" and supported):
             search.include_patients = True
             search.used.append((name, value))
         elif strict:
-            raise SearchError(f"_include={value} is not supported; {search.resource_type}:patient is.")
+            wanted = " or ".join(supported) or "nothing"
+            raise SearchError(f"_include={value} is not supported; {search.resource_type} includes {wanted}.")
         return
     if name == "_summary":
         if value == "count":
@@ -238,84 +278,14 @@ def _result_parameter(search: Search, name: str, value: str, *, strict: bool) ->
         return
     if name == "_total":
         search.with_total = value != "none"
+        if not search.with_total:
+            search.used.append((name, value))  # the next and previous pages skip the count too
         return
     if name == "_page":
-        search.cursor = Cursor.decode(value)
+        search.cursor = Cursor.decode(value, search.resource_type)
 
 
 # --- Conditions -----------------------------------------------------------------------------
-
-_DATE = re.compile(
-    r"^(?P<prefix>eq|ne|gt|ge|lt|le|sa|eb)?(?P<year>\d{4})(-(?P<month>\d{2})(-(?P<day>\d{2})"
-    r"(T(?P<hour>\d{2}):(?P<minute>\d{2})(:(?P<second>\d{2})(\.\d+)?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
-)
-
-
-def date_range(value: str) -> tuple[str, datetime, datetime]:
-    """A FHIR date search value as (prefix, start, end) in UTC, end exclusive: 2026-11 is the month."""
-    match = _DATE.match(value)
-    if not match:
-        raise SearchError(f"'{value}' is not a FHIR date (e.g. ge2026-11-01, 2026-11, lt2026-11-20T08:00:00Z).")
-    g = match.groupdict()
-    try:
-        year, month, day = int(g["year"]), int(g["month"] or 1), int(g["day"] or 1)
-        if g["hour"] is not None:
-            offset = timedelta(0)
-            if g["tz"] and g["tz"] != "Z":
-                sign = 1 if g["tz"][0] == "+" else -1
-                offset = sign * timedelta(hours=int(g["tz"][1:3]), minutes=int(g["tz"][4:6]))
-            start = datetime(year, month, day, int(g["hour"]), int(g["minute"]), int(g["second"] or 0), tzinfo=UTC)
-            start -= offset
-            end = start + (timedelta(seconds=1) if g["second"] else timedelta(minutes=1))
-        else:
-            start = datetime(year, month, day, tzinfo=UTC)
-            if g["day"]:
-                end = start + timedelta(days=1)
-            elif g["month"]:
-                end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-            else:
-                end = datetime(year + 1, 1, 1, tzinfo=UTC)
-    except ValueError:
-        raise SearchError(f"'{value}' is not a real date.") from None
-    prefix = {"sa": "gt", "eb": "lt"}.get(g["prefix"] or "eq", g["prefix"] or "eq")
-    return prefix, start, end
-
-
-def _field_is_date(model: Any, path: str) -> bool:
-    for part in path.split("__")[:-1]:
-        model = model._meta.get_field(part).related_model
-    field_ = model._meta.get_field(path.split("__")[-1])
-    return isinstance(field_, DateField) and not isinstance(field_, DateTimeField)
-
-
-def compare(model: Any, path: str, op: str, moment: datetime) -> Q:
-    """``path op moment`` where a date column stands for the UTC day it starts (gt, gte, lt, lte)."""
-    if not _field_is_date(model, path):
-        return Q(**{f"{path}__{op}": moment})
-    day, midnight = moment.astimezone(UTC).date(), moment.astimezone(UTC).time() == time(0)
-    if op == "gt":
-        return Q(**{f"{path}__gt": day})
-    if op == "gte":
-        return Q(**{f"{path}__{'gte' if midnight else 'gt'}": day})
-    if op == "lt":
-        return Q(**{f"{path}__{'lt' if midnight else 'lte'}": day})
-    return Q(**{f"{path}__lte": day})
-
-
-def date_condition(model: Any, path: str, value: str) -> Q:
-    """A date parameter on a point in time (an instant, or a day's start): overlap semantics."""
-    prefix, start, end = date_range(value)
-    if prefix == "eq":
-        return compare(model, path, "gte", start) & compare(model, path, "lt", end)
-    if prefix == "ne":
-        return ~(compare(model, path, "gte", start) & compare(model, path, "lt", end))
-    if prefix == "gt":
-        return compare(model, path, "gte", end)
-    if prefix == "ge":
-        return compare(model, path, "gte", start)
-    if prefix == "lt":
-        return compare(model, path, "lt", start)
-    return compare(model, path, "lt", end)  # le
 
 
 def token_matches(codes: Codes, value: str) -> list[str] | bool:
@@ -325,11 +295,10 @@ def token_matches(codes: Codes, value: str) -> list[str] | bool:
         system, code = "*", value
 
     def hit(codings: list[tuple[str, str]]) -> bool:
-        return (
-            any((system in ("*", "") or s == system) and (code == "" or c == code) for s, c in codings)
-            if (system != "" or code)
-            else False
-        )
+        # "|code" is a code with no system: every code here has one, so it matches nothing.
+        if system == "" or (not code and system == "*"):
+            return False
+        return any((system == "*" or s == system) and (code == "" or c == code) for s, c in codings)
 
     if codes.vocabulary is None:
         return hit(codes.codings()[0][1])
@@ -349,14 +318,10 @@ def _condition(source: Source, parameter: Parameter, values: list[str], clinic_i
         path = {"date": source.date_field, "updated": source.updated_field, "birthdate": "birth_date"}[target]
         if path is None:
             return None
-        condition = Q()
-        for value in values:  # comma-separated dates: any of them
-            condition = (
-                condition | date_condition(source.model, path, value)
-                if condition
-                else date_condition(source.model, path, value)
-            )
-        return condition
+        try:  # comma-separated dates: any of them
+            return _any([date_condition(source, path, value) for value in values]) or Q()
+        except DateSearchError as exc:
+            raise SearchError(str(exc)) from None
     if target == "identifier":
         wanted = mrn_system(clinic_id)
         mrns = [code for v in values for system, bar, code in [v.rpartition("|")] if not bar or system in ("", wanted)]

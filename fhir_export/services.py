@@ -172,8 +172,10 @@ def export_start(
     type_filters: Sequence[str],
     request_url: str,
     group_id: str = "",
+    ignored_parameters: Sequence[str] = (),
 ) -> ExportJob:
-    """Accept a ``$export`` kick-off; a worker writes the files once this commits."""
+    """Accept a ``$export`` kick-off; a worker writes the files once this commits (and takes the
+    transaction time then, from its own snapshot)."""
     assert caller.client is not None  # noqa: S101  the view lets only backend clients export
     # Lock the client's row so two kick-offs at once cannot both pass the limit.
     client = BackendClient.objects.select_for_update().get(pk=caller.client.pk)
@@ -188,8 +190,8 @@ def export_start(
         resource_types=list(resource_types),
         since=since,
         type_filters=list(type_filters),
+        ignored_parameters=list(ignored_parameters),
         request_url=request_url,
-        transaction_time=timezone.now(),
     )
     fhir_access_record(
         caller=caller, action="export", resource_type=level, resource_id=job.pk, types=list(resource_types)

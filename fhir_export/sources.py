@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db.models import DateField, DateTimeField, Exists, Model, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.expressions import BaseExpression
 
 from clinic.models import (
     BotulinumSession,
@@ -40,6 +42,7 @@ from clinic.vocabulary import (
     Vocabulary,
 )
 from diary.models import AdherenceLog, Alert, DiaryEntry, TrendSummary
+from fhir_export import sql_rules
 from fhir_export.mapping import (
     care_plan,
     device,
@@ -64,6 +67,8 @@ from fhir_export.vocabulary import (
 )
 
 Coding = tuple[str, str]  # (system URL, code)
+# Integer primary keys are 64-bit in every table (DEFAULT_AUTO_FIELD): a longer number names nothing.
+MAX_INT_PK = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -94,12 +99,18 @@ class Source:
     model: type[Model]
     clinic_path: str
     patient_path: str | None
+    # What _lastUpdated and _since filter: always the value the mapper puts in meta.lastUpdated,
+    # either a column or one of ``annotations`` (a resource that changes when another row does).
     updated_field: str
     map_rows: Callable[[Sequence[Any], date], list[JSON]]
-    date_field: str | None = None
+    date_field: str | None = None  # what ``date`` searches; a period's start
+    # A resource over a period (a dose, a plan version, an alert until resolved) ends here, exclusive;
+    # a null end is still running. FHIR date searches compare the whole range (see dates.py).
+    end_field: str | None = None
     day_field: str | None = None  # the patient's own calendar day, for monthly bundles
-    # For rows over several days (trend summaries): their last day. A monthly bundle holds only
-    # rows whose days all fall in its month, so that every reference resolves inside it.
+    # For rows over several days (trend summaries): their last day, inclusive. A monthly bundle
+    # holds only rows whose days all fall in its month, so that every reference resolves inside it;
+    # date searches read it as the period's end.
     last_day_field: str | None = None
     category: Codes | None = None
     code: Codes | None = None
@@ -111,11 +122,30 @@ class Source:
     # to make a row of them (bulk.py reads these without model instances).
     columns: tuple[str, ...] = ()
     from_columns: Callable[[Sequence[Any]], Any] | None = None
+    # Values computed in SQL the way the mapper computes them in Python (names used above).
+    annotations: Callable[[], dict[str, BaseExpression]] = dict
 
     def rows(self, clinic_id: int) -> QuerySet[Any]:
         """Every row of the clinic this source exports, with what its mapper needs joined."""
         qs = self.base(self.model._default_manager.filter(**{self.clinic_path: clinic_id}))
+        if annotated := self.annotations():
+            qs = qs.annotate(**annotated)
         return qs.select_related(*self.select) if self.select else qs
+
+    def is_day(self, path: str) -> bool:
+        """Whether ``path`` holds a calendar day (a DateField, or an annotation of one)."""
+        expression = self.annotations().get(path)
+        if expression is not None:
+            field_ = expression.output_field
+        else:
+            model: Any = self.model
+            for part in path.split("__")[:-1]:
+                model = model._meta.get_field(part).related_model
+            try:
+                field_ = model._meta.get_field(path.split("__")[-1])
+            except FieldDoesNotExist:
+                return False
+        return isinstance(field_, DateField) and not isinstance(field_, DateTimeField)
 
     def id_filter(self, resource_id: str) -> Q | None:
         """The rows with this resource id, or None if the id cannot be one of this source's."""
@@ -125,10 +155,19 @@ class Source:
             resource_id = resource_id.removeprefix(self.id_prefix)
         elif "-" in resource_id and not _is_uuid(resource_id):
             return None
-        try:
-            return Q(pk=self.model._meta.pk.to_python(resource_id))
-        except Exception:
-            return None
+        pk = primary_key(self.model, resource_id)
+        return None if pk is None else Q(pk=pk)
+
+
+def primary_key(model: type[Model], text: str) -> Any:
+    """``text`` as a primary key of ``model``, or None if it cannot be one."""
+    try:
+        pk = model._meta.pk.to_python(text)
+    except ValidationError:
+        return None
+    if isinstance(pk, int) and not 0 < pk <= MAX_INT_PK:
+        return None
+    return pk if str(pk) == text else None  # ids are case-sensitive: one spelling per resource
 
 
 def _is_uuid(value: str) -> bool:
@@ -294,7 +333,7 @@ def _groups(rows: Sequence[Clinic], today: date) -> list[JSON]:
     out: list[JSON] = []
     for clinic in rows:
         members = list(clinic.patients.all())
-        last = max((p.updated_at for p in members), default=clinic.created_at)
+        last = max([clinic.created_at, *(p.updated_at for p in members)])
         out.append(patient.clinic_group(clinic, [p.pk for p in members], last))
     return out
 
@@ -324,8 +363,9 @@ SOURCES: list[Source] = [
         Clinic,
         "pk",
         None,
-        "created_at",
+        sql_rules.LAST_UPDATED,
         _groups,
+        annotations=sql_rules.group_changes,
         prefetch=(Prefetch("patients", queryset=Patient.objects.only("id", "clinic_id", "updated_at").order_by("pk")),),
     ),
     Source(
@@ -380,8 +420,9 @@ SOURCES: list[Source] = [
         GoalRating,
         "goal__patient__clinic_id",
         "goal__patient_id",
-        "created_at",
+        sql_rules.LAST_UPDATED,
         _gas_t_scores,
+        annotations=sql_rules.t_score_changes,
         date_field="rated_on",
         day_field="rated_on",
         id_prefix="gas-t-",
@@ -411,9 +452,11 @@ SOURCES: list[Source] = [
         Alert,
         "clinic_id",
         "patient_id",
-        "created_at",
+        sql_rules.LAST_UPDATED,
         _alerts,
         date_field="created_at",
+        end_field="resolved_at",
+        annotations=sql_rules.alert_changes,
         code=Codes(column="kind", vocabulary=ALERT_KINDS),
     ),
     Source(
@@ -422,9 +465,11 @@ SOURCES: list[Source] = [
         MedicationDose,
         "regimen__patient__clinic_id",
         "regimen__patient_id",
-        "created_at",
+        sql_rules.LAST_UPDATED,
         _oral,
         date_field="effective_from",
+        end_field=sql_rules.PERIOD_END,
+        annotations=sql_rules.oral_changes,
         id_prefix="oral-dose-",
         code=Codes(column="regimen__drug", vocabulary=ORAL_DRUGS),
         base=_giving_a_dose,
@@ -437,9 +482,11 @@ SOURCES: list[Source] = [
         ItbDose,
         "pump__patient__clinic_id",
         "pump__patient_id",
-        "created_at",
+        sql_rules.LAST_UPDATED,
         _itb,
         date_field="effective_from",
+        end_field=sql_rules.PERIOD_END,
+        annotations=sql_rules.itb_changes,
         id_prefix="itb-dose-",
         code=Codes(fixed=(concept(ORAL_DRUGS, "baclofen"),)),
         select=("pump",),
@@ -461,8 +508,9 @@ SOURCES: list[Source] = [
         BotulinumSession,
         "patient__clinic_id",
         "patient_id",
-        "created_at",
+        sql_rules.LAST_UPDATED,
         _sessions,
+        annotations=sql_rules.session_changes,
         date_field="injected_on",
         code=Codes(
             fixed=(
@@ -479,8 +527,9 @@ SOURCES: list[Source] = [
         InjectionSite,
         "session__patient__clinic_id",
         "session__patient_id",
-        "session__created_at",
+        sql_rules.LAST_UPDATED,
         _injections,
+        annotations=sql_rules.injection_changes,
         date_field="session__injected_on",
         id_prefix="injection-",
         code=Codes(column="session__product", vocabulary=BOTULINUM_PRODUCTS),
@@ -492,9 +541,11 @@ SOURCES: list[Source] = [
         TherapyPlanVersion,
         "plan__patient__clinic_id",
         "plan__patient_id",
-        "created_at",
+        sql_rules.LAST_UPDATED,
         _therapy,
         date_field="effective_from",
+        end_field=sql_rules.PERIOD_END,
+        annotations=sql_rules.therapy_changes,
         id_prefix="therapy-",
         category=Codes(column="plan__discipline", vocabulary=THERAPY_DISCIPLINES),
         base=_giving_a_dose,
@@ -507,8 +558,9 @@ SOURCES: list[Source] = [
         Goal,
         "patient__clinic_id",
         "patient_id",
-        "created_at",
+        sql_rules.LAST_UPDATED,
         _goals,
+        annotations=sql_rules.goal_changes,
         date_field="set_on",
         category=Codes(column="domain", vocabulary=GOAL_DOMAINS),
         prefetch=("ratings",),
@@ -519,9 +571,11 @@ SOURCES: list[Source] = [
         OrthoticPlanVersion,
         "plan__patient__clinic_id",
         "plan__patient_id",
-        "created_at",
+        sql_rules.LAST_UPDATED,
         _orthotic,
         date_field="effective_from",
+        end_field=sql_rules.PERIOD_END,
+        annotations=sql_rules.orthotic_changes,
         id_prefix="orthosis-",
         code=Codes(column="plan__device", vocabulary=ORTHOTIC_DEVICES),
         base=_giving_a_dose,

@@ -398,10 +398,13 @@ class Goal(models.Model):
     closed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    # Every change (a rating, closing it): the FHIR Goal's meta.lastUpdated, which EHRs poll by.
+    updated_at = models.DateTimeField(auto_now=True)
     revision = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["set_on", "created_at"]
+        indexes = [models.Index(fields=["updated_at"], name="goal_updated")]
         constraints = [
             models.CheckConstraint(
                 name="goal_baseline_in_range", condition=Q(baseline_level__gte=-2, baseline_level__lte=2)

@@ -23,6 +23,8 @@ FHIR_JSON = "application/fhir+json"
 NDJSON = "application/fhir+ndjson"
 # What _format and Accept may ask for: FHIR's JSON under any of its names.
 JSON_FORMATS = {"json", "application/json", FHIR_JSON, "application/json+fhir", "*/*", "application/*"}
+# What an export file's Accept may name: the _outputFormat names of NDJSON, or anything.
+NDJSON_FORMATS = {NDJSON, "application/ndjson", "application/x-ndjson", "ndjson", "*/*", "application/*", ""}
 
 
 class FhirError(exceptions.APIException):
@@ -66,6 +68,16 @@ class FhirNegotiation(BaseContentNegotiation):
             accept = [a.split(";")[0].strip() for a in request.headers.get("Accept", "*/*").split(",")]
             if not any(a in JSON_FORMATS or a == NDJSON or a == "" for a in accept):
                 raise exceptions.NotAcceptable("This server answers application/fhir+json only.")
+        return renderers[0], renderers[0].media_type
+
+
+class NdjsonNegotiation(FhirNegotiation):
+    """An export file is NDJSON, whichever of its names the client accepts; errors stay FHIR JSON."""
+
+    def select_renderer(self, request: Request, renderers: Any, format_suffix: str | None = None) -> Any:
+        accept = [a.split(";")[0].strip() for a in request.headers.get("Accept", "*/*").split(",")]
+        if not any(a in NDJSON_FORMATS or a in JSON_FORMATS for a in accept):
+            raise exceptions.NotAcceptable("Export files are application/fhir+ndjson.")
         return renderers[0], renderers[0].media_type
 
 
@@ -128,6 +140,10 @@ class FhirView(APIView):
 
 def prefers_strict(request: Request) -> bool:
     return "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+
+
+def prefers_lenient(request: Request) -> bool:
+    return "handling=lenient" in request.headers.get("Prefer", "").replace(" ", "")
 
 
 def query_pairs(request: Request) -> list[tuple[str, str]]:

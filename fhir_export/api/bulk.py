@@ -6,12 +6,14 @@ from uuid import UUID
 
 from django.conf import settings
 from django.http import FileResponse
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import http_date
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fhir_export import services
-from fhir_export.api.base import NDJSON, FhirError, FhirView, prefers_strict
+from fhir_export.api.base import NDJSON, FhirError, FhirView, NdjsonNegotiation, prefers_lenient
 from fhir_export.api.rest import instant_parameter
 from fhir_export.auth import FhirCaller
 from fhir_export.bulk import parse_type_filters
@@ -23,6 +25,8 @@ from fhir_export.search import SearchError
 from fhir_export.sources import PATIENT_TYPES, RESOURCE_TYPES
 
 OUTPUT_FORMATS = {"application/fhir+ndjson", "application/ndjson", "ndjson"}
+# The manifest's error files hold OperationOutcomes (the only type Bulk Data v2 allows there).
+ERRORS = "OperationOutcome"
 KNOWN_PARAMETERS = {"_outputFormat", "_since", "_type", "_typeFilter"}
 POLL_SECONDS = 3
 
@@ -65,13 +69,22 @@ class Kickoff(FhirView):
         if self.level == ExportJob.Level.GROUP and group != group_id(caller.clinic_id):
             raise FhirError(404, f"Group/{group} is not known.")
         values: dict[str, list[str]] = {}
+        ignored: list[str] = []
         for name, value in kickoff_parameters(request):
-            if name not in KNOWN_PARAMETERS:
-                if prefers_strict(request):
-                    raise FhirError(400, f"The export parameter {name} is not supported.")
-                continue
-            values.setdefault(name, []).append(value)
-        output_format = values.get("_outputFormat", ["application/fhir+ndjson"])[0]
+            if name in KNOWN_PARAMETERS:
+                values.setdefault(name, []).append(value)
+            elif not prefers_lenient(request):
+                # Bulk Data v2: an export that silently drops a parameter (say _elements, or a
+                # patient list) is not what was asked for; the client may resend it without.
+                raise FhirError(
+                    400,
+                    f"The export parameter {name} is not supported: leave it out, "
+                    "or send Prefer: handling=lenient to have it ignored.",
+                )
+            elif name not in ignored:
+                ignored.append(name)
+        # An unencoded + in application/fhir+ndjson arrives as a space, as with _format.
+        output_format = values.get("_outputFormat", ["application/fhir+ndjson"])[0].replace(" ", "+")
         if output_format not in OUTPUT_FORMATS:
             raise FhirError(400, f"_outputFormat {output_format} is not supported; use application/fhir+ndjson.")
         types = self.resource_types(caller, values.get("_type"))
@@ -89,7 +102,8 @@ class Kickoff(FhirView):
                 resource_types=types,
                 since=since,
                 type_filters=type_filters,
-                request_url=request.build_absolute_uri(),
+                request_url=request_url(request),
+                ignored_parameters=ignored,
             )
         except services.ExportLimitReached:
             raise FhirError(
@@ -120,6 +134,12 @@ class Kickoff(FhirView):
         return types
 
 
+def request_url(request: Request) -> str:
+    """The kick-off URL under FHIR_BASE_URL (what the client called, whatever proxy it came through)."""
+    base_path = reverse("fhir:metadata").removesuffix("metadata")
+    return f"{settings.FHIR_BASE_URL}/{request.get_full_path().removeprefix(base_path)}"
+
+
 class PatientKickoff(Kickoff):
     level = ExportJob.Level.PATIENT
 
@@ -129,11 +149,23 @@ class GroupKickoff(Kickoff):
 
 
 def _own_job(caller: FhirCaller, job_id: UUID) -> ExportJob:
-    """A job of this client that is not cancelled; anything else is a 404."""
+    """A job of this client that is not cancelled nor past its expiry; anything else is a 404.
+
+    The token must also allow reading every type the job exports (Bulk Data v2: a status or file
+    request needs scopes covering the exported types), else 403.
+    """
     job = ExportJob.objects.filter(pk=job_id, client=caller.client).exclude(status=ExportJob.Status.CANCELLED).first()
-    if caller.client is None or job is None:
+    if caller.client is None or job is None or _expired(job):
         raise FhirError(404, "There is no such export (it may have been cancelled or have expired).")
+    denied = [t for t in job.resource_types if not caller.may(t, "r")]
+    if denied:
+        raise FhirError(403, f"The access token's scopes do not allow reading {', '.join(denied)}, which it exports.")
     return job
+
+
+def _expired(job: ExportJob) -> bool:
+    """Past its expiry the export is gone, whether or not the hourly sweep has deleted it yet."""
+    return job.expires_at is not None and job.expires_at <= timezone.now()
 
 
 class Status(FhirView):
@@ -148,18 +180,21 @@ class Status(FhirView):
             raise FhirError(500, job.error or "The export failed.")
         order = {resource_type: index for index, resource_type in enumerate(job.resource_types)}
         files = sorted(job.files.all(), key=lambda f: (order.get(f.resource_type, len(order)), f.part))
+
+        def item(f: ExportFile) -> dict[str, Any]:
+            return {"type": f.resource_type, "url": f"{settings.FHIR_BASE_URL}/$export-file/{f.pk}", "count": f.count}
+
+        assert job.transaction_time is not None  # noqa: S101  a completed job has its snapshot's time
         manifest: dict[str, Any] = {
             "transactionTime": instant(job.transaction_time),
             "request": job.request_url,
             "requiresAccessToken": True,
-            "output": [
-                {"type": f.resource_type, "url": f"{settings.FHIR_BASE_URL}/$export-file/{f.pk}", "count": f.count}
-                for f in files
-            ],
-            "error": [],
+            "output": [item(f) for f in files if f.resource_type != ERRORS],
+            "error": [item(f) for f in files if f.resource_type == ERRORS],
         }
         headers = {"Expires": http_date(job.expires_at.timestamp())} if job.expires_at else {}
-        return Response(manifest, headers=headers)
+        # The manifest is plain JSON, not a FHIR resource (Bulk Data v2, "Response - Complete Status").
+        return Response(manifest, headers=headers, content_type="application/json")
 
     def delete(self, request: Request, job_id: UUID) -> Response:
         caller = self.caller(request)
@@ -170,11 +205,20 @@ class Status(FhirView):
 class File(FhirView):
     """One NDJSON output file, only to the client that started the export, streamed from disk."""
 
+    content_negotiation_class = NdjsonNegotiation
+
     def get(self, request: Request, file_id: UUID) -> FileResponse:
         caller = self.caller(request)
         exported = ExportFile.objects.select_related("job").filter(pk=file_id, job__client=caller.client).first()
-        if caller.client is None or exported is None or exported.job.status != ExportJob.Status.COMPLETED:
+        if (
+            caller.client is None
+            or exported is None
+            or exported.job.status != ExportJob.Status.COMPLETED
+            or _expired(exported.job)
+        ):
             raise FhirError(404, "There is no such file (it may have expired).")
+        if exported.resource_type != ERRORS and not caller.may(exported.resource_type, "r"):
+            raise FhirError(403, f"The access token's scopes do not allow reading {exported.resource_type}.")
         path = Path(settings.FHIR_EXPORT_DIR) / exported.path
         if not path.exists():
             raise FhirError(404, "This file has expired.")

@@ -1,10 +1,10 @@
 """Read, search, ``$everything``, the stored Observation bundles and the CapabilityStatement."""
 
 import hashlib
-from datetime import datetime
-from typing import Any
+import re
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 from urllib.parse import urlencode
-from uuid import UUID
 
 import orjson
 from django.conf import settings
@@ -19,12 +19,15 @@ from fhir_export.api.base import FhirError, FhirView, prefers_strict, query_pair
 from fhir_export.auth import FhirCaller
 from fhir_export.capability import capability_statement
 from fhir_export.mapping.common import JSON
+from fhir_export.outcome import operation_outcome
 from fhir_export.paging import search_page
 from fhir_export.search import Cursor, Search, parse_search
-from fhir_export.sources import PATIENT_TYPES, RESOURCE_TYPES
+from fhir_export.sources import PATIENT_TYPES, RESOURCE_TYPES, primary_key
 
 # Types a client reads and searches; the stored Bundles are read only.
 READABLE = {*RESOURCE_TYPES, "Bundle"}
+# A FHIR id (R4 datatypes, "id"): anything else names no resource, and is never looked up.
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 class Metadata(FhirView):
@@ -71,16 +74,13 @@ class Read(FhirView):
         if resource_type == "Bundle":
             return self.bundle(request, resource_id)
         caller = self.require(request, resource_type, "r")
-        found = selectors.resource_read(caller.clinic_id, resource_type, resource_id)
+        found = (
+            selectors.resource_read(caller.clinic_id, resource_type, resource_id)
+            if FHIR_ID.fullmatch(resource_id)
+            else None
+        )
         if found is None:
-            services.fhir_access_record(
-                caller=caller,
-                action="read",
-                resource_type=resource_type,
-                resource_id=resource_id,
-                outcome=AuditEvent.Outcome.DENIED,
-            )
-            raise FhirError(404, f"{resource_type}/{resource_id} is not known.")
+            _not_known(caller, resource_type, resource_id)
         patients = [found.patient_id] if found.patient_id else []
         services.fhir_access_record(
             caller=caller, action="read", resource_type=resource_type, resource_id=resource_id, patient_ids=patients
@@ -92,20 +92,43 @@ class Read(FhirView):
         return conditional(request, resource, content_etag(resource), last_modified, "private, no-cache")
 
     def bundle(self, request: Request, bundle_id: str) -> Response:
-        """A stored monthly Observation bundle, built by Celery (or now, the first time it is asked for)."""
-        caller = self.require(request, "Observation", "r")
+        """A stored monthly Observation bundle, built by Celery (or now, the first time it is asked for).
+
+        It holds the patient and the goals its GAS levels are about besides the Observations,
+        so the token must allow reading all three.
+        """
+        caller = self.caller(request)
+        denied = [t for t in bundles.OBSERVATION_BUNDLE_TYPES if not caller.may(t, "r")]
+        if denied:
+            raise FhirError(403, f"An Observation bundle holds {', '.join(denied)} too: the token may not read them.")
         parsed = bundles.parse_bundle_id(bundle_id)
         patient = (
             Patient.objects.filter(clinic_id=caller.clinic_id, pk=parsed[0]).first() if parsed is not None else None
         )
+        stored = bundles.observation_bundle_get(patient, parsed[1]) if parsed and patient else None
         if parsed is None or patient is None:
-            raise FhirError(404, f"Bundle/{bundle_id} is not known: ids are observations-{{patient id}}-{{YYYY-MM}}.")
-        stored = bundles.observation_bundle_get(patient, parsed[1])
+            _not_known(caller, "Bundle", bundle_id)
+        if stored is None:
+            raise FhirError(404, f"Bundle/{bundle_id}: the patient has no data that month, nor can it have yet.")
         services.fhir_access_record(
             caller=caller, action="read", resource_type="Bundle", resource_id=bundle_id, patient_ids=[patient.pk]
         )
         cache = f"private, max-age={settings.FHIR_BUNDLE_MAX_AGE_SECONDS}"
         return conditional(request, bytes(stored.content), f'"{stored.etag}"', stored.changed_at, cache)
+
+
+def _not_known(caller: FhirCaller, resource_type: str, resource_id: str) -> NoReturn:
+    """404 for a resource the caller cannot see or that does not exist; the attempt is audited."""
+    services.fhir_access_record(
+        caller=caller,
+        action="read",
+        resource_type=resource_type,
+        # As sent, but printable and within the column: an id that is no FHIR id may hold anything.
+        resource_id=resource_id.encode("unicode_escape").decode("ascii")[:100],
+        outcome=AuditEvent.Outcome.DENIED,
+    )
+    shown = resource_id if FHIR_ID.fullmatch(resource_id) else "(not a FHIR id)"
+    raise FhirError(404, f"{resource_type}/{shown} is not known.")
 
 
 def page_link(resource_type: str, search: Search, cursor: Cursor | None) -> str:
@@ -134,7 +157,14 @@ class SearchType(FhirView):
             resource_type, [(k, v) for k, v in pairs if k != "_format"], strict=prefers_strict(request)
         )
         page = search_page(search, caller.clinic_id)
-        included = selectors.patients_by_id(caller.clinic_id, page.patient_ids) if search.include_patients else []
+        included: list[JSON] = []
+        outcomes: list[JSON] = []
+        if search.include_patients and caller.may("Patient", "r"):
+            included = selectors.patients_by_id(caller.clinic_id, page.patient_ids)
+        elif search.include_patients:
+            # The matches are still what was asked for; the token just cannot read Patients.
+            message = "The patients were not included: the access token's scopes do not allow reading Patient."
+            outcomes.append(operation_outcome(403, message, severity="warning"))
         links = {"self": page_link(resource_type, search, search.cursor)}
         if page.next is not None:
             links["next"] = page_link(resource_type, search, page.next)
@@ -147,7 +177,9 @@ class SearchType(FhirView):
             patient_ids=page.patient_ids,
             query=urlencode(search.used),
         )
-        return Response(bundles.searchset(page.resources, total=page.total, links=links, included=included))
+        return Response(
+            bundles.searchset(page.resources, total=page.total, links=links, included=included, outcomes=outcomes)
+        )
 
 
 def _types_parameter(value: str | None, allowed: list[str]) -> list[str] | None:
@@ -161,6 +193,7 @@ def _types_parameter(value: str | None, allowed: list[str]) -> list[str] | None:
 
 
 def instant_parameter(name: str, value: str | None) -> datetime | None:
+    """A FHIR instant (``_since``), in UTC."""
     if value is None:
         return None
     try:
@@ -169,7 +202,10 @@ def instant_parameter(name: str, value: str | None) -> datetime | None:
         raise FhirError(400, f"{name} must be a FHIR instant, e.g. 2026-11-01T00:00:00Z.") from None
     if moment.tzinfo is None:
         raise FhirError(400, f"{name} must carry a time zone, e.g. 2026-11-01T00:00:00Z.")
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is in the year 10000 in UTC
+        raise FhirError(400, f"{name} is past the end of the calendar.") from None
 
 
 class Everything(FhirView):
@@ -196,19 +232,10 @@ class Everything(FhirView):
 
 
 def _patient_of_clinic(caller: FhirCaller, patient_id: str) -> Patient:
-    try:
-        patient = Patient.objects.filter(clinic_id=caller.clinic_id, pk=UUID(patient_id)).first()
-    except ValueError:  # a malformed id is simply not a patient of this clinic
-        patient = None
+    pk = primary_key(Patient, patient_id) if FHIR_ID.fullmatch(patient_id) else None
+    patient = Patient.objects.filter(clinic_id=caller.clinic_id, pk=pk).first() if pk is not None else None
     if patient is None:
-        services.fhir_access_record(
-            caller=caller,
-            action="read",
-            resource_type="Patient",
-            resource_id=patient_id,
-            outcome=AuditEvent.Outcome.DENIED,
-        )
-        raise FhirError(404, f"Patient/{patient_id} is not known.")
+        _not_known(caller, "Patient", patient_id)
     return patient
 
 

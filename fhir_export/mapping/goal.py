@@ -46,7 +46,7 @@ def goal_resource(goal: Goal, ratings: Sequence[GoalRating]) -> JSON:
     resource: JSON = {
         "resourceType": "Goal",
         "id": str(goal.pk),
-        "meta": meta(max([goal.created_at, *(r.created_at for r in ratings)])),
+        "meta": meta(max([goal.updated_at, *(r.created_at for r in ratings)])),
         "lifecycleStatus": _LIFECYCLE[goal.status],
         "achievementStatus": {"coding": [{"system": ACHIEVEMENT_SYSTEM, "code": status}]},
         "category": [concept(GOAL_DOMAINS, goal.domain)],

@@ -30,18 +30,26 @@ def superseded(version: object) -> bool:
     return getattr(version, "superseded_at", None) is not None
 
 
-def dose_periods(versions: Sequence[V], *, ends_on: date | None = None) -> list[tuple[V, date | None, datetime]]:
+def dose_periods(
+    versions: Sequence[V], *, ends_on: date | None = None, ended_at: datetime | None = None
+) -> list[tuple[V, date | None, datetime]]:
     """Each version with the last day it was in force (None: still is) and when it last changed.
 
-    Periods run between the versions in force; superseded versions come last, with no period
-    end, changed when they were superseded, so an EHR that saw them planned sees them cancelled.
+    Periods run between the versions in force, so a version changes when the next one is
+    written (its period ends), and the last one when the item ends (``ends_on``, recorded at
+    ``ended_at``). Superseded versions come last, with no period end, changed when they were
+    superseded, so an EHR that saw them planned sees them cancelled. ``sources.py`` computes
+    the same change times and ends in SQL, for _lastUpdated and date searches.
     """
     in_force = [v for v in versions if not superseded(v)]
     periods = []
     for index, version in enumerate(in_force):
         later = in_force[index + 1] if index + 1 < len(in_force) else None
         last_day = later.effective_from - timedelta(days=1) if later is not None else ends_on
-        changed = max(version.created_at, later.created_at) if later is not None else version.created_at
+        if later is not None:
+            changed = max(version.created_at, later.created_at)
+        else:
+            changed = max(version.created_at, ended_at) if ended_at is not None else version.created_at
         periods.append((version, last_day, changed))
     periods.extend((v, None, v.superseded_at) for v in versions if superseded(v))  # type: ignore[attr-defined]
     return periods
@@ -117,9 +125,11 @@ def itb_statement_id(dose_id: int) -> str:
 
 def itb_medication_statements(pump: ItbPump, doses: Sequence[ItbDose], today: date) -> list[JSON]:
     """The pump's programmed daily doses of intrathecal baclofen, each derived from the pump's Device."""
-    ends_on = pump.explanted_on - timedelta(days=1) if pump.explanted_on is not None else None
+    ends_on, ended_at = None, None
+    if pump.explanted_on is not None:  # the explant ends the last dose; it was recorded when the pump last changed
+        ends_on, ended_at = pump.explanted_on - timedelta(days=1), pump.updated_at
     statements = []
-    for dose, last_day, changed in dose_periods(doses, ends_on=ends_on):
+    for dose, last_day, changed in dose_periods(doses, ends_on=ends_on, ended_at=ended_at):
         statement: JSON = {
             "resourceType": "MedicationStatement",
             "id": itb_statement_id(dose.pk),

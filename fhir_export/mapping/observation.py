@@ -305,7 +305,8 @@ def trend_summary_observation(summary: TrendSummary, entry_ids: Sequence[UUID]) 
     resource: JSON = {
         "resourceType": "Observation",
         "id": trend_observation_id(summary.id),
-        "meta": {"versionId": str(summary.version), "lastUpdated": instant(summary.updated_at)},
+        # No meta.versionId: this server keeps no history to vread (CapabilityStatement: no-version).
+        "meta": {"lastUpdated": instant(summary.updated_at)},
         "status": "final" if summary.complete else "preliminary",
         "category": [concept(OBSERVATION_CATEGORIES, "survey")],
         "code": concept(DIARY_SUMMARIES, summary.granularity),

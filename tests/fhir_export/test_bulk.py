@@ -18,7 +18,7 @@ from fhir_export import bulk, services, tasks
 from fhir_export.models import ExportFile, ExportJob
 from fhir_export.sources import PATIENT_TYPES, RESOURCE_TYPES
 from tests.fhir_export.conftest import diary_entry
-from tests.fhir_export.fhir import parsed, valid
+from tests.fhir_export.fhir import parsed, valid, valid_manifest
 
 ASYNC = {"HTTP_PREFER": "respond-async", "HTTP_ACCEPT": "application/fhir+json"}
 
@@ -48,6 +48,7 @@ def kickoff(django_capture_on_commit_callbacks):
 
 def download(api, manifest) -> dict[str, list[dict]]:
     lines: dict[str, list[dict]] = {}
+    valid_manifest(manifest)
     for output in manifest["output"]:
         response = api.get(path_of(output["url"]))
         assert response.status_code == 200
@@ -80,9 +81,11 @@ def test_full_bulk_flow_token_kickoff_poll_manifest_download_cancel(
     assert tasks.run_export(str(job.pk)) == "completed"
     done = api.get(status_url)
     assert done.status_code == 200
-    manifest = done.json()
+    assert done["Content-Type"] == "application/json"  # the manifest is plain JSON, not a FHIR resource
+    manifest = valid_manifest(done.json())
     assert manifest["requiresAccessToken"] is True
-    assert manifest["request"].endswith("/fhir/$export")
+    assert manifest["request"] == "http://127.0.0.1:8000/fhir/$export"  # FHIR_BASE_URL, not the Host header
+    job.refresh_from_db()
     assert manifest["transactionTime"] == job.transaction_time.isoformat()
     assert manifest["error"] == []
     assert done["Expires"]
@@ -165,11 +168,14 @@ def test_post_kickoff_takes_a_parameters_resource(ehr_api, full_patient, kickoff
         ("/fhir/$export?_since=2026-01-01T00:00:00", {}, 400),
         ("/fhir/$export?_typeFilter=Observation%3Fcolour%3Dblue", {}, 400),
         ("/fhir/$export?_typeFilter=category%3Dsurvey", {}, 400),
-        (
-            "/fhir/$export?includeAssociatedData=LatestProvenanceResources",
-            {"HTTP_PREFER": "respond-async, handling=strict"},
-            400,
-        ),
+        # Unsupported parameters are refused unless the client asks for them to be ignored.
+        ("/fhir/$export?includeAssociatedData=LatestProvenanceResources", {}, 400),
+        ("/fhir/$export?_elements=id", {"HTTP_PREFER": "respond-async, handling=strict"}, 400),
+        ("/fhir/Patient/$export?patient=Patient/x", {}, 400),
+        # A filter for a type the export does not hold is refused, not read into another type's filter.
+        ("/fhir/$export?_type=Observation&_typeFilter=Observation%3Fcategory%3Dsurvey,Flag%3Fcode%3Dred_flag", {}, 400),
+        ("/fhir/$export?_type=Observation&_typeFilter=Observation%3Fcategory%3Dsurvey,Medication%3Fcode%3Dx", {}, 400),
+        ("/fhir/$export?_since=9999-12-31T23:59:59-05:00", {}, 400),
     ],
 )
 def test_bad_kickoffs_are_refused_and_create_nothing(ehr_api, kickoff, url, extra, status):
@@ -310,7 +316,7 @@ def test_publishing_checks_the_attempt_still_owns_the_job(ehr_api, patient, kick
     folder.mkdir(parents=True)
     ExportJob.objects.update(attempt=2)  # another attempt took the job over
 
-    assert bulk._publish(job, []) == "stopped"
+    assert bulk._publish(job, timezone.now(), []) == "stopped"
     assert ExportJob.objects.get().status == ExportJob.Status.RUNNING
 
 
@@ -360,3 +366,134 @@ def test_export_lines_are_the_resources_search_returns(ehr_api, full_patient, ki
 
     assert exported == {e["resource"]["id"]: e["resource"] for e in searched["entry"]}
     assert DiaryEntry.objects.count() == 1
+
+
+def exported_ids(api, kickoff, url: str) -> dict[str, list[str]]:
+    response = kickoff(api, url)
+    assert response.status_code == 202, response.content
+    manifest = api.get(path_of(response["Content-Location"])).json()
+    return {t: sorted(r["id"] for r in resources) for t, resources in download(api, manifest).items()}
+
+
+def test_comma_joined_type_filters_are_each_their_own_filter(ehr_api, full_patient, kickoff):
+    api = ehr_api()
+    one = quote("Observation?category=activity")
+    other = quote("Observation?category=survey&code=spasticity_nrs")
+
+    joined = exported_ids(api, kickoff, f"/fhir/$export?_type=Observation&_typeFilter={one},{other}")
+    repeated = exported_ids(api, kickoff, f"/fhir/$export?_type=Observation&_typeFilter={one}&_typeFilter={other}")
+    two_types = exported_ids(
+        api, kickoff, f"/fhir/$export?_type=Observation,Flag&_typeFilter={one},{quote('Flag?code=red_flag')}"
+    )
+    # Inside one filter, commas still separate a parameter's values.
+    both = exported_ids(
+        api, kickoff, f"/fhir/$export?_type=Observation&_typeFilter={quote('Observation?category=')}activity,survey"
+    )
+
+    assert joined == repeated
+    assert [i[:10] for i in joined["Observation"]].count("adherence-") == 1
+    assert len(joined["Observation"]) == 2  # the adherence log and the diary entry
+    assert [i[:10] for i in two_types["Observation"]] == ["adherence-"]
+    assert len(two_types["Flag"]) == 1
+    assert len(both["Observation"]) > len(joined["Observation"])  # every survey Observation too
+
+
+def test_lenient_handling_ignores_an_unsupported_parameter_and_says_so_in_the_manifest(ehr_api, patient, kickoff):
+    api = ehr_api()
+    response = kickoff(api, "/fhir/$export?_type=Patient&_elements=id", HTTP_PREFER="respond-async, handling=lenient")
+
+    assert response.status_code == 202
+    manifest = api.get(path_of(response["Content-Location"])).json()
+    assert [o["type"] for o in manifest["output"]] == ["Patient"]
+    (error,) = manifest["error"]
+    assert error["type"] == "OperationOutcome"
+    body = b"".join(api.get(path_of(error["url"])).streaming_content)
+    (outcome,) = [parsed(line) for line in body.splitlines()]
+    assert outcome.issue[0].severity == "warning"
+    assert "_elements" in outcome.issue[0].diagnostics
+
+
+def test_an_unencoded_plus_in_the_output_format_is_accepted(ehr_api, patient, kickoff):
+    response = kickoff(ehr_api(), "/fhir/$export?_type=Patient&_outputFormat=application/fhir+ndjson")
+
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize("accept", ["application/fhir+ndjson", "application/ndjson", "ndjson", "*/*"])
+def test_files_are_served_to_every_ndjson_accept_header(ehr_api, patient, kickoff, accept):
+    api = ehr_api()
+    manifest = api.get(path_of(kickoff(api, "/fhir/$export?_type=Patient")["Content-Location"])).json()
+
+    response = api.get(path_of(manifest["output"][0]["url"]), HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/fhir+ndjson"
+
+
+def test_the_transaction_time_is_taken_when_the_worker_starts(ehr_api, patient, kickoff):
+    entry = diary_entry(patient)
+    api = ehr_api()
+    status_url = path_of(kickoff(api, "/fhir/$export?_type=Observation", run=False)["Content-Location"])
+    # The patient corrects the entry while the export waits for a worker.
+    entry.severity = 2
+    entry.save()
+
+    assert tasks.run_export(str(ExportJob.objects.get().pk)) == "completed"
+
+    manifest = api.get(status_url).json()
+    (exported,) = download(api, manifest)["Observation"]
+    assert exported["valueInteger"] == 2
+    assert manifest["transactionTime"] >= exported["meta"]["lastUpdated"]
+
+
+def test_status_and_files_need_scopes_covering_the_exported_types(ehr_api, patient, kickoff):
+    diary_entry(patient)
+    api = ehr_api()
+    status_url = path_of(kickoff(api, "/fhir/$export?_type=Observation,Patient")["Content-Location"])
+    manifest = api.get(status_url).json()
+    observations = next(o["url"] for o in manifest["output"] if o["type"] == "Observation")
+    patients = next(o["url"] for o in manifest["output"] if o["type"] == "Patient")
+
+    narrow = ehr_api(scope="system/Observation.rs")
+
+    assert narrow.get(status_url).status_code == 403
+    assert narrow.get(path_of(observations)).status_code == 200
+    forbidden = narrow.get(path_of(patients))
+    assert forbidden.status_code == 403
+    assert parsed(forbidden.content).issue[0].code == "forbidden"
+    assert ehr_api(scope="system/Device.rs").get(path_of(observations)).status_code == 403
+
+
+def test_files_are_refused_once_expired_even_before_the_sweep(ehr_api, patient, kickoff, settings):
+    api = ehr_api()
+    status_url = path_of(kickoff(api, "/fhir/$export?_type=Patient")["Content-Location"])
+    file_url = path_of(api.get(status_url).json()["output"][0]["url"])
+
+    with time_machine.travel(timezone.now() + timedelta(hours=settings.FHIR_EXPORT_RETENTION_HOURS, minutes=1)):
+        later = ehr_api()
+        assert later.get(file_url).status_code == 404
+        assert later.get(status_url).status_code == 404
+    assert ExportJob.objects.exists()  # the sweep has not run
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_on_postgresql_takes_the_transaction_time_in_its_own_snapshot(ehr_api, patient, kickoff):
+    entry = diary_entry(patient)
+    api = ehr_api()
+    status_url = path_of(kickoff(api, "/fhir/$export?_type=Observation", run=False)["Content-Location"])
+    # Committed kick-offs run at once here (eager Celery); make the job wait for a worker again.
+    ExportFile.objects.all().delete()
+    ExportJob.objects.update(status=ExportJob.Status.ACCEPTED, attempt=0, transaction_time=None, expires_at=None)
+    entry.severity = 1
+    entry.save()  # committed while the export waits for a worker
+    job = ExportJob.objects.get()
+
+    assert bulk.uses_snapshot()  # outside any transaction, as a worker runs
+    assert bulk.export_run(job_id=job.pk) == "completed"
+
+    job.refresh_from_db()
+    assert job.transaction_time > job.created_at
+    manifest = api.get(status_url).json()
+    (exported,) = download(api, manifest)["Observation"]
+    assert exported["valueInteger"] == 1

@@ -87,3 +87,63 @@ def test_gas_ratings_bring_their_goal_and_its_other_ratings(patient):
     types = [e["resource"]["resourceType"] for e in valid(stored(patient))["entry"]]
     assert types.count("Goal") == 1
     assert types.count("Observation") == 3  # November's level and T-score, October's level for the Goal
+
+
+def sweep_after(start, seconds: int) -> int:
+    with time_machine.travel(start + timedelta(seconds=seconds), tick=False):
+        return tasks.rebuild_changed_bundles()
+
+
+def test_trend_summaries_written_after_the_entries_rebuild_the_month(patient, settings):
+    from diary.trends.services import trends_recompute_now
+
+    settings.FHIR_BUNDLE_DEBOUNCE_SECONDS = 60
+    start = django_timezone.now()
+    with time_machine.travel(start, tick=False):
+        tasks.rebuild_changed_bundles()  # sets the watermark
+        diary_entry(patient, when=datetime(2026, 11, 5, 9, tzinfo=UTC))
+    assert sweep_after(start, 61) == 1  # built before the trend worker ran
+    assert not any(e["resource"]["id"].startswith("trend-") for e in stored(patient)["entry"])
+
+    with time_machine.travel(start + timedelta(seconds=90), tick=False):
+        trends_recompute_now(patient=patient)
+
+    assert sweep_after(start, 300) == 1
+    assert any(e["resource"]["id"].startswith("trend-") for e in valid(stored(patient))["entry"])
+
+
+def test_closing_a_goal_rebuilds_every_month_that_shows_it(patient, clinician, settings):
+    from clinic import plan_services
+    from tests.factories import GoalFactory, GoalRatingFactory
+
+    settings.FHIR_BUNDLE_DEBOUNCE_SECONDS = 60
+    goal = GoalFactory(patient=patient)
+    GoalRatingFactory(goal=goal, rated_on=date(2026, 10, 1), level=-1)
+    GoalRatingFactory(goal=goal, rated_on=NOV, level=0)
+    start = django_timezone.now()
+    with time_machine.travel(start, tick=False):
+        for month in (date(2026, 10, 1), NOV):
+            bundles.observation_bundle_build(patient_id=patient.pk, month=month)
+        tasks.rebuild_changed_bundles()
+    with time_machine.travel(start + timedelta(seconds=10), tick=False):
+        plan_services.goal_close(actor=clinician, goal=goal, status="achieved", closed_on=NOV)
+
+    assert sweep_after(start, 100) == 2
+    for month in (date(2026, 10, 1), NOV):
+        (shown,) = [e["resource"] for e in stored(patient, month)["entry"] if e["resource"]["resourceType"] == "Goal"]
+        assert shown["lifecycleStatus"] == "completed"
+
+
+def test_a_changed_patient_rebuilds_the_months_already_built(patient, settings):
+    settings.FHIR_BUNDLE_DEBOUNCE_SECONDS = 60
+    diary_entry(patient)
+    start = django_timezone.now()
+    with time_machine.travel(start, tick=False):
+        bundles.observation_bundle_build(patient_id=patient.pk, month=NOV)
+        tasks.rebuild_changed_bundles()
+    with time_machine.travel(start + timedelta(seconds=10), tick=False):
+        patient.family_name = "Renamed"
+        patient.save()
+
+    assert sweep_after(start, 100) == 1
+    assert stored(patient)["entry"][0]["resource"]["name"][0]["family"] == "Renamed"

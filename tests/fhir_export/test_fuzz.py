@@ -35,8 +35,25 @@ FUZZ = settings(
 JUNK = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=24)
 NUMBERS = st.integers(-(10**20), 10**20).map(str)
 DAYS = st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)).map(date.isoformat)
+# The ends of the calendar, where a day's end or a zone's offset runs past year 1 or 9999.
+EXTREME_DATES = [
+    "9999-12-31",
+    "9999-12",
+    "9999",
+    "0001-01-01",
+    "0001-01-01T00:30:00+01:00",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-05:00",
+    "9999-12-31T23:59:59Z",
+    "9999-12-31T23:59:59.999999-12:00",
+    "0000-01-01",
+]
 DATE_FORMS = st.sampled_from(
-    ["2026", "2026-11", "2026-11-20T07:30:00Z", "2026-11-20T07:30:00+05:00", "2026-13", "2026-02-30", "T07:30", "-1"]
+    [
+        *("2026", "2026-11", "2026-11-20T07:30:00Z", "2026-11-20T07:30:00+05:00", "2026-13", "2026-02-30", "T07:30"),
+        "-1",
+        *EXTREME_DATES,
+    ]
 )
 DATES = st.one_of(
     st.builds(
@@ -65,11 +82,32 @@ TOKENS = st.one_of(CODES, st.builds(lambda s, c: f"{s}|{c}", JUNK, JUNK), JUNK, 
 # Mostly none, so that most searches get past the parameter checks into the query.
 MODIFIERS = st.sampled_from([""] * 12 + [":missing", ":exact", ":not", ":text", ":Patient", ":above", ":x"])
 INCLUDES = st.sampled_from(["Observation:patient", "Flag:subject", "Patient:link", "*", "Observation:*", ""])
-PAGE_LINKS = st.builds(
-    lambda raw: base64.urlsafe_b64encode(orjson.dumps(raw)).decode().rstrip("="),
-    st.lists(
-        st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=12), st.sampled_from(["n", "p"])),
-        max_size=5,
+
+
+def page_link(raw: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(raw)).decode().rstrip("=")
+
+
+HUGE = st.sampled_from(["9" * 20, "9" * 30, str(2**63), str(2**63 - 1), "0", "-1"])
+PAGE_LINKS = st.one_of(
+    st.builds(
+        page_link,
+        st.lists(
+            st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=12), st.sampled_from(["n", "p"])),
+            max_size=5,
+        ),
+    ),
+    # Forged the way a client would tamper with ours: [direction, sort value, table, key].
+    st.builds(
+        lambda *parts: page_link(list(parts)),
+        st.sampled_from(["n", "p", "x"]),
+        st.one_of(
+            st.none(),
+            st.sampled_from([*EXTREME_DATES, "2026-11-20T07:30:00", "2026-11-20T07:30:00+00:00", "yesterday"]),
+            st.integers(),
+        ),
+        st.one_of(st.integers(-2, 8), st.floats(allow_nan=False), st.text(max_size=3)),
+        st.one_of(st.uuids().map(str), HUGE, st.text(max_size=70), st.none(), st.integers(-(2**70), 2**70)),
     ),
 )
 RESULT_VALUES = {
@@ -174,12 +212,21 @@ def test_fuzzed_searches_answer_fhir_and_only_our_clinics_data(world, resource_t
 def test_fuzzed_reads_answer_fhir_and_never_another_clinics_resource(world, caller):
     api = world["callers"][caller]
     types = st.one_of(st.sampled_from([*RESOURCES, "Bundle", "Medication", "AuditEvent"]), JUNK)
+    prefixes = ["", "gas-", "gas-t-", "adherence-", "trend-", "oral-dose-", "itb-dose-", "injection-", "clinic-"]
     ids = st.one_of(
         st.sampled_from(
             [world["patient"], *world["foreign"], *world["groups"], f"observations-{world['patient']}-2026-11"]
         ),
         st.uuids().map(str),
         JUNK,
+        # Longer than a FHIR id, or with NULs and controls: never a lookup, never a 500.
+        st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=65, max_size=300),
+        st.builds(lambda a, b: f"{a}\x00{b}", JUNK, JUNK),
+        st.builds(str.__add__, st.sampled_from(prefixes), HUGE),
+        st.builds(
+            lambda m: f"observations-{world['patient']}-{m}",
+            st.sampled_from(["9999-12", "0001-01", "1900-01", "2099-12", "0000-00", "2026-13"]),
+        ),
     )
 
     @given(resource_type=types, resource_id=ids, headers=HEADERS)
@@ -226,7 +273,10 @@ def test_fuzzed_export_kickoffs_answer_fhir_and_create_nothing_when_refused(worl
     )
 
     # A kick-off needs Prefer: respond-async; most have it, so that most get past that check.
-    prefer = st.sampled_from(["respond-async"] * 6 + ["", "handling=strict", "respond-async, handling=strict"])
+    prefer = st.sampled_from(
+        ["respond-async"] * 6
+        + ["", "handling=strict", "respond-async, handling=strict", "respond-async, handling=lenient"]
+    )
 
     @given(level=levels, query=params, prefer=prefer, headers=HEADERS)
     @FUZZ

@@ -481,3 +481,15 @@ def test_the_mapping_knows_every_field_of_the_plan_versions(model_name):
     fields = {f.name for f in apps.get_model("clinic", model_name)._meta.concrete_fields}
 
     assert fields == KNOWN_PLAN_FIELDS[model_name], "a plan field changed: decide how fhir_export maps it"
+
+
+def test_the_judge_refuses_what_r4b_added_over_r4():
+    from tests.fhir_export.fhir import parsed as judged
+
+    patient = {
+        "resourceType": "Patient",
+        "name": [{"family": "X", "_family": {"extension": [{"url": "http://x", "valueRatioRange": {}}]}}],
+    }
+
+    with pytest.raises(AssertionError, match="R4B-only"):
+        judged(patient)

@@ -1,7 +1,7 @@
 """The FHIR REST API: CapabilityStatement, read with validators, search with keyset pages, $everything."""
 
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
@@ -501,3 +501,211 @@ def test_a_narrow_client_of_another_clinic_sees_nothing_here(other_clinic, jwks,
     assert api.get("/fhir/Observation").json()["total"] == 0
     assert api.get(f"/fhir/Patient/{patient.pk}").status_code == 404
     assert uuid.UUID(str(patient.pk))
+
+
+# --- Dates over periods, and at the ends of the calendar ---------------------------------------------
+
+
+@pytest.fixture
+def doses(patient):
+    """5 mg from 1 September to 30 September, then 10 mg from 1 October, still taken."""
+    from decimal import Decimal
+
+    from tests.factories import MedicationDoseFactory, MedicationRegimenFactory
+
+    regimen = MedicationRegimenFactory(patient=patient, drug="baclofen")
+    first = MedicationDoseFactory(regimen=regimen, effective_from=date(2026, 9, 1), dose_mg=Decimal(5))
+    second = MedicationDoseFactory(regimen=regimen, effective_from=date(2026, 10, 1), dose_mg=Decimal(10))
+    return f"oral-dose-{first.pk}", f"oral-dose-{second.pk}"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("ge2026-10-15", ["second"]),  # still taken: its period goes on after the 15th
+        ("gt2026-12-31", ["second"]),
+        ("2026-09", ["first"]),  # eq: September contains the first dose's period
+        ("2026", ["first"]),  # the ongoing dose is not contained in any year
+        ("ne2026-09", ["second"]),
+        ("lt2026-10-01", ["first"]),  # began before October
+        ("le2026-09-30", ["first"]),
+        ("sa2026-09-30", ["second"]),
+        ("eb2026-10-01", ["first"]),  # the first dose ended on 30 September
+        ("ge2026-09-15", ["first", "second"]),
+    ],
+)
+def test_date_search_on_dose_periods_compares_ranges(ehr_api, doses, query, expected):
+    bundle = ehr_api().get(f"/fhir/MedicationStatement?effective={query}&_sort=date").json()
+
+    named = dict(zip(("first", "second"), doses, strict=True))
+    assert ids(bundle) == [named[n] for n in expected]
+
+
+def test_an_unresolved_alert_is_found_by_any_later_date_and_a_resolved_one_is_not(ehr_api, patient):
+    from diary.models import Alert
+
+    still = Alert.objects.create(clinic=patient.clinic, patient=patient, kind="red_flag", title="A", priority="urgent")
+    done = Alert.objects.create(clinic=patient.clinic, patient=patient, kind="red_flag", title="B", priority="urgent")
+    Alert.objects.filter(pk__in=[still.pk, done.pk]).update(created_at=datetime(2026, 1, 5, tzinfo=UTC))
+    Alert.objects.filter(pk=done.pk).update(status="resolved", resolved_at=datetime(2026, 2, 1, tzinfo=UTC))
+
+    bundle = ehr_api().get("/fhir/Flag?date=ge2026-06-01").json()
+
+    assert ids(bundle) == [str(still.pk)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Observation?date=9999-12-31",
+        "Observation?date=gt9999-12-31",
+        "Observation?date=9999-12",
+        "Observation?date=9999",
+        "Observation?date=0001-01-01T00:30:00%2B01:00",
+        "Observation?date=le9999-12-31T23:59:59-05:00",
+        "Observation?date=eb0001-01-01",
+        "Observation?_lastUpdated=9999-12-31",
+        "Observation?_lastUpdated=ne0001-01-01T00:00:00%2B14:00",
+        "MedicationStatement?effective=ge9999-12-31",
+        "MedicationStatement?effective=0001-01-01T00:30:00%2B01:00",
+        "Observation?code=month&date=gt9999-12-31T23:59:59Z",
+        "Flag?date=9999-12-31T23:59:59-05:00",
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_search_without_failing(ehr_api, full_patient, query):
+    response = ehr_api().get(f"/fhir/{query}")
+
+    assert response.status_code == 200, response.content
+    valid(response.json())
+
+
+def forged(raw) -> str:
+    import base64
+
+    import orjson
+
+    return base64.urlsafe_b64encode(orjson.dumps(raw)).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"Observation?_sort=date&_page={forged(['n', None, 0, str(uuid.uuid4())])}",  # a sorted page needs a value
+        f"Observation?_page={forged(['n', None, 0, 'x'])}",  # not a diary entry's key
+        f"Observation?_page={forged(['n', None, 4, 'abc'])}",  # not a T-score's key
+        f"Observation?_page={forged(['n', None, 9, '1'])}",  # no such table
+        f"Observation?_page={forged(['n', None, -1, '1'])}",
+        f"Observation?_page={forged(['n', None, 1.5, '1'])}",
+        f"Observation?_page={forged(['x', None, 0, str(uuid.uuid4())])}",
+        f"Observation?_page={forged(['n', None, 2, '99999999999999999999999'])}",
+        f"Observation?_sort=date&_page={forged(['n', '2026-11-20T00:00:00', 0, str(uuid.uuid4())])}",  # no zone
+        f"Observation?_sort=date&_page={forged(['n', '0001-01-01T00:00:00+01:00', 0, str(uuid.uuid4())])}",
+        f"Observation?_page={forged(['n', '2026-11-20T00:00:00+00:00', 0, str(uuid.uuid4())])}",  # unsorted
+        f"Group?_page={forged(['n', None, 0, 'clinic-1'])}",
+        "Observation?_page=bm90IGpzb24",
+    ],
+)
+def test_forged_page_links_are_400(ehr_api, full_patient, query):
+    response = ehr_api().get(f"/fhir/{query}")
+
+    assert response.status_code == 400, response.content
+    assert parsed(response.content).issue[0].code == "invalid"
+
+
+def test_a_code_without_a_system_matches_nothing_here(ehr_api, full_patient):
+    api = ehr_api()
+
+    assert api.get("/fhir/Observation?code=|spasticity_nrs").json()["total"] == 0
+    assert api.get("/fhir/Observation?code=spasticity_nrs").json()["total"] == 1
+
+
+def test_total_none_stays_on_the_next_and_previous_pages(ehr_api, entries):
+    api = ehr_api()
+    first = api.get("/fhir/Observation?_count=5&_total=none").json()
+    second = api.get(path_of(next(link["url"] for link in first["link"] if link["relation"] == "next"))).json()
+
+    assert "total" not in first
+    assert "total" not in second
+    assert all("_total=none" in link["url"] for link in second["link"])
+
+
+def test_device_includes_its_patient_by_the_patient_parameter_only(ehr_api, full_patient):
+    api = ehr_api()
+    statement = APIClient().get("/fhir/metadata").json()
+    device = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Device")
+
+    assert device["searchInclude"] == ["Device:patient"]
+    assert api.get("/fhir/Device?_include=Device:subject", HTTP_PREFER="handling=strict").status_code == 400
+    included = api.get("/fhir/Device?_include=Device:patient").json()
+    assert [e["search"]["mode"] for e in included["entry"]] == ["match", "include"]
+
+
+# --- Scopes, ids and months ------------------------------------------------------------------------
+
+
+def test_include_leaves_out_patients_the_token_may_not_read_and_says_so(ehr_api, entries):
+    bundle = valid(ehr_api(scope="system/Observation.rs").get("/fhir/Observation?_include=Observation:patient").json())
+
+    modes = {e["search"]["mode"] for e in bundle["entry"]}
+    assert modes == {"match", "outcome"}
+    outcome = next(e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "outcome")
+    assert outcome["issue"][0]["severity"] == "warning"
+    assert "Patient" in outcome["issue"][0]["diagnostics"]
+
+
+def test_a_stored_bundle_needs_scopes_for_everything_it_holds(ehr_api, full_patient):
+    url = f"/fhir/Bundle/observations-{full_patient.pk}-2026-11"
+
+    for scope in ("system/Observation.rs", "system/Observation.rs system/Patient.rs"):
+        response = ehr_api(scope=scope).get(url)
+        assert response.status_code == 403, scope
+        assert parsed(response.content).issue[0].code == "forbidden"
+    allowed = ehr_api(scope="system/Observation.rs system/Patient.rs system/Goal.rs").get(url)
+    assert allowed.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "month",
+    [
+        "9999-12",  # the last month of the calendar
+        "1900-01",  # long before the patient's first entry
+        "2099-01",  # not yet
+        "2026-13",
+    ],
+)
+def test_bundles_outside_the_patients_months_are_404_and_store_nothing(ehr_api, full_patient, month):
+    from fhir_export.models import ObservationBundle
+
+    response = ehr_api().get(f"/fhir/Bundle/observations-{full_patient.pk}-{month}")
+
+    assert response.status_code == 404
+    assert parsed(response.content).issue[0].code == "not-found"
+    assert not ObservationBundle.objects.exists()
+
+
+def test_the_month_of_the_first_entry_and_this_month_are_served(ehr_api, full_patient):
+    diary_entry(full_patient, when=datetime(2026, 3, 5, 9, tzinfo=UTC))
+    this_month = django_timezone.now().strftime("%Y-%m")
+    api = ehr_api()
+
+    assert api.get(f"/fhir/Bundle/observations-{full_patient.pk}-2026-03").status_code == 200
+    assert api.get(f"/fhir/Bundle/observations-{full_patient.pk}-{this_month}").status_code == 200
+    assert api.get(f"/fhir/Bundle/observations-{full_patient.pk}-2026-02").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["a" * 65, "x\x00y", "\x00", "ab c", "é", "a:b", "trend-" + "9" * 70, "gas-1\n"],
+)
+def test_ids_that_are_not_fhir_ids_are_404_and_the_attempt_is_audited(ehr_api, patient, bad_id):
+    from urllib.parse import quote
+
+    api = ehr_api()
+
+    for url in (f"/fhir/Observation/{quote(bad_id, safe='')}", f"/fhir/Patient/{quote(bad_id, safe='')}/$everything"):
+        response = api.get(url)
+        assert response.status_code == 404, url
+        assert parsed(response.content).issue[0].code == "not-found"
+    denied = AuditEvent.objects.filter(outcome="denied")
+    assert denied.count() == 2
+    assert all(len(e.resource_id) <= 100 and "\x00" not in e.resource_id for e in denied)

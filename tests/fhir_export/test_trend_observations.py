@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import time_machine
 from django.utils import timezone as django_timezone
+from rest_framework.test import APIClient
 
 from clinic.vocabulary import local_system
 from diary.models import TrendSummary
@@ -81,7 +82,7 @@ def test_the_month_holds_every_entry_of_the_patients_november(ehr_api, patient, 
     assert figures(month)["diary_entries"] == 5
 
 
-def test_a_summary_reads_back_with_its_version_and_is_in_everything(ehr_api, patient, diary):
+def test_a_summary_reads_back_without_a_version_the_server_cannot_vread_and_is_in_everything(ehr_api, patient, diary):
     api = ehr_api()
     summary = TrendSummary.objects.get(patient=patient, granularity="week", period_start="2026-11-09")
 
@@ -89,7 +90,11 @@ def test_a_summary_reads_back_with_its_version_and_is_in_everything(ehr_api, pat
     everything = valid(api.get(f"/fhir/Patient/{patient.pk}/$everything").json())
 
     assert read.status_code == 200
-    assert parsed(read.content).meta.versionId == str(summary.version)
+    assert parsed(read.content).meta.versionId is None
+    statement = APIClient().get("/fhir/metadata").json()
+    observation = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Observation")
+    assert observation["versioning"] == "no-version"
+    assert {"code": "vread"} not in observation["interaction"]
     assert read["ETag"]
     ids = {e["resource"]["id"] for e in everything["entry"]}
     assert {f"trend-{s.pk}" for s in TrendSummary.objects.filter(patient=patient)} <= ids
@@ -105,10 +110,33 @@ def test_another_clinic_never_sees_the_summaries(ehr_api, patient, other_patient
     assert {e["resource"]["subject"]["reference"] for e in searched["entry"]} == {f"Patient/{patient.pk}"}
 
 
-def test_date_search_finds_the_periods_that_start_in_the_range(ehr_api, patient, diary):
-    body = ehr_api().get(f"/fhir/Observation?patient={patient.pk}&code={WEEK}&date=ge2026-11-16").json()
+@pytest.mark.parametrize(
+    ("query", "weeks"),
+    [
+        ("ge2026-11-16", ["2026-11-16"]),  # week 46 ended on the 15th
+        ("2026-11", ["2026-11-09", "2026-11-16"]),  # eq: the month contains both weeks
+        ("2026-11-12", []),  # eq: one day does not contain a week
+        ("ne2026-11-12", ["2026-11-09", "2026-11-16"]),
+        ("gt2026-11-12", ["2026-11-09", "2026-11-16"]),  # week 46 goes on after the 12th
+        ("lt2026-11-10", ["2026-11-09"]),  # it began before the 10th
+        ("le2026-11-15", ["2026-11-09"]),
+        ("sa2026-11-15", ["2026-11-16"]),  # starts after the 15th ends
+        ("eb2026-11-16", ["2026-11-09"]),  # ends before the 16th begins
+    ],
+)
+def test_date_search_compares_the_whole_period(ehr_api, patient, diary, query, weeks):
+    body = ehr_api().get(f"/fhir/Observation?patient={patient.pk}&code={WEEK}&date={query}&_sort=date").json()
 
-    assert [e["resource"]["effectivePeriod"]["start"] for e in body["entry"]] == ["2026-11-16"]
+    assert [e["resource"]["effectivePeriod"]["start"] for e in body.get("entry", [])] == weeks
+
+
+def test_a_running_month_is_found_by_a_day_after_its_start(ehr_api, patient, diary):
+    month_code = f"{local_system('diary-summary')}|month"
+    api = ehr_api()
+
+    for query in ("ge2026-11-15", "gt2026-11-20", "le2026-11-20", "2026-11"):
+        assert api.get(f"/fhir/Observation?code={month_code}&date={query}").json()["total"] == 1, query
+    assert api.get(f"/fhir/Observation?code={month_code}&date=sa2026-11-20").json()["total"] == 0
 
 
 def test_a_months_bundle_holds_its_summaries_but_not_a_week_that_crosses_into_the_next(ehr_api, patient, diary):
