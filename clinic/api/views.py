@@ -26,10 +26,12 @@ from clinic.audit import audit_list_read, audit_record
 from clinic.authentication import BearerTokenAuthentication, caller, request_token
 from clinic.models import AuditEvent, Patient, User
 from clinic.permissions import IsClinicStaff, IsStaffOrPatient
+from clinic.signin import signin_failed, signin_retry_after
 
 
 class LoginThrottle(ScopedRateThrottle):
-    """Counts sign-in and enrollment attempts per client address, to slow guessing."""
+    """Counts sign-in and enrollment attempts per client address, to slow guessing (wrong
+    passwords are also counted per username: ``clinic.signin``)."""
 
     scope_attr = "throttle_scope"
 
@@ -59,9 +61,13 @@ class AuthToken(APIView):
     def post(self, request: Request) -> Response:
         """Exchange a staff username and password for a bearer token."""
         data = validated(s.LoginInput, request.data)
+        retry_after = signin_retry_after(request, data["username"])
+        if retry_after is not None:
+            raise exceptions.Throttled(wait=retry_after, detail="Too many wrong passwords; wait, then try again.")
         try:
             issued = services.staff_token_issue(**data)
         except services.LoginRefused:
+            signin_failed(request, data["username"])
             raise exceptions.AuthenticationFailed("Wrong username or password.") from None
         return Response(s.TokenOutput(issued).data, status=status.HTTP_201_CREATED)
 
