@@ -249,6 +249,7 @@ class DiaryEntryDetail(APIView):
         entry = selectors.diary_entry_for_user(caller(request), entry_id)
         if entry is None:
             raise audit_denied(actor=caller(request), resource_type="diary_entry", resource_id=entry_id)
+        self.audit_patient_id = entry.patient_id  # whose entry, if a service then refuses (403)
         return entry
 
     @extend_schema(responses=s.DiaryEntryOutput)
@@ -393,7 +394,8 @@ class AdherenceLogDetail(APIView):
         """Withdraw a recent adherence log of one's own."""
         log = selectors.adherence_log_for_user(caller(request), log_id)
         if log is None:
-            raise Http404("No such adherence log.")
+            raise audit_denied(actor=caller(request), resource_type="adherence_log", resource_id=log_id)
+        self.audit_patient_id = log.patient_id
         services.adherence_log_delete(actor=caller(request), log=log)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -445,6 +447,7 @@ class AlertDetail(APIView):
         alert = selectors.alerts_for_user(caller(request)).filter(pk=alert_id).first()
         if alert is None:
             raise audit_denied(actor=caller(request), resource_type="alert", resource_id=alert_id)
+        self.audit_patient_id = alert.patient_id
         return alert
 
     @extend_schema(responses=s.AlertOutput)
