@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from clinic.api.fields import StrictSerializer, VocabularyField
+from clinic.api.fields import BoundedDateField, StrictSerializer, VocabularyField
 from clinic.models import AccessToken, AuditEvent, Patient, User
 from clinic.vocabulary import ADMINISTRATIVE_SEX, DIAGNOSES
 
@@ -57,7 +57,7 @@ class PatientInput(StrictSerializer):
     mrn = serializers.RegexField(r"^[A-Za-z0-9._/-]+\Z", max_length=64, help_text="Unique within the clinic.")
     given_name = serializers.CharField(max_length=100)
     family_name = serializers.CharField(max_length=100)
-    birth_date = serializers.DateField()
+    birth_date = BoundedDateField()
     sex = VocabularyField(ADMINISTRATIVE_SEX)
     time_zone = serializers.CharField(max_length=64, help_text="IANA time zone, e.g. America/Toronto.")
     diagnosis = VocabularyField(DIAGNOSES)

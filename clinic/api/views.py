@@ -268,11 +268,16 @@ class AuditTrail(generics.GenericAPIView):
     def exported_events(self, request: Request, file_format: str) -> QuerySet[AuditEvent]:
         """The filtered events, oldest first, after recording that they were exported."""
         events = self.filter_queryset(self.get_queryset()).order_by("occurred_at", "id")
+        # Only the filters that applied, as validated: anything else in the query string is the
+        # client's own text (with NULs, say, which PostgreSQL refuses in jsonb).
+        filters = {
+            name: request.query_params[name] for name in AuditEventFilter.base_filters if name in request.query_params
+        }
         audit_record(
             actor=caller(request),
             action="export",
             resource_type="audit_event",
-            detail={"format": file_format, **request.query_params.dict()},
+            detail={"format": file_format, **filters},
         )
         return events
 

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from clinic import selectors as clinic_selectors
 from clinic.api import plan_serializers as plan_s
+from clinic.api.conditional import if_match_number, if_match_parameter
 from clinic.api.fields import StrictSerializer, validated
 from clinic.api.pagination import NewestFirstPagination, PeoplePagination
 from clinic.api.problems import flatten_errors
@@ -93,13 +94,7 @@ def validate_items(
 
 def if_match_version(request: Request) -> int | None:
     """The version a client last saw, from ``If-Match: "3"`` (or ``W/"3"``)."""
-    header = request.headers.get("If-Match")
-    if not header or header.strip() == "*":
-        return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise exceptions.ValidationError({"If-Match": ['Send the ETag of the entry, e.g. "3".']})
-    return int(tag)
+    return if_match_number(request, "entry")
 
 
 class EntryFilter(django_filters.FilterSet):
@@ -265,7 +260,9 @@ class DiaryEntryDetail(APIView):
         )
         return Response(s.DiaryEntryOutput(entry).data, headers={"ETag": f'"{entry.version}"'})
 
-    @extend_schema(request=s.DiaryEntryUpdateInput, responses=s.DiaryEntryCreatedOutput)
+    @extend_schema(
+        request=s.DiaryEntryUpdateInput, responses=s.DiaryEntryCreatedOutput, parameters=[if_match_parameter("entry")]
+    )
     def patch(self, request: Request, entry_id: str) -> Response:
         """Correct a recent entry (the patient's own, within the edit window). Send only what changes.
 
@@ -286,7 +283,7 @@ class DiaryEntryDetail(APIView):
             body["urgent"] = urgent
         return Response(body, headers={"ETag": f'"{entry.version}"'})
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None}, parameters=[if_match_parameter("entry")])
     def delete(self, request: Request, entry_id: str) -> Response:
         """Delete a recent entry of one's own; it is kept in the history."""
         entry = self.entry(request, entry_id)
