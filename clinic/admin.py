@@ -7,6 +7,7 @@ and so is each page of a list of patient data (with the patients it showed).
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.db import models
@@ -36,6 +37,7 @@ from clinic.models import (
     TherapyPlanVersion,
     User,
 )
+from clinic.webhooks import validate_webhook_url
 
 
 def admin_clinic_id(request: HttpRequest) -> int | None:
@@ -119,9 +121,26 @@ class ClinicScopedAdmin(admin.ModelAdmin):
         return obj
 
 
+class ClinicForm(forms.ModelForm):
+    webhook_url = forms.URLField(
+        required=False, assume_scheme="https", help_text=Clinic._meta.get_field("webhook_url").help_text
+    )
+
+    class Meta:
+        model = Clinic
+        fields = ["name", "phone", "notification_email", "webhook_url", "webhook_secret"]
+
+    def clean_webhook_url(self) -> str:
+        # Checked again before every POST (clinic.webhooks): what a name resolves to can change.
+        url: str = self.cleaned_data["webhook_url"]
+        validate_webhook_url(url)
+        return url
+
+
 @admin.register(Clinic)
 class ClinicAdmin(ClinicScopedAdmin):
     clinic_path = "id"
+    form = ClinicForm
     list_display = ["name", "phone", "notification_email", "created_at"]
     search_fields = ["name"]
 

@@ -207,6 +207,9 @@ ITB_REMINDER_DAYS_AHEAD = env.int("ITB_REMINDER_DAYS_AHEAD", default=14)
 # --- Alerts and notifications -------------------------------------------------------------
 ALERT_NOTIFY_MAX_RETRIES = env.int("ALERT_NOTIFY_MAX_RETRIES", default=8)
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Clinic webhooks must be https to public addresses (clinic/webhooks.py); this lifts that for
+# local development and tests, whose receivers listen on 127.0.0.1. Never on in production.
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=DEBUG)
 # The sweep re-sends an alert nobody tried for this long, up to a total number of attempts.
 ALERT_SWEEP_GRACE_SECONDS = env.int("ALERT_SWEEP_GRACE_SECONDS", default=60)
 ALERT_SWEEP_RETRY_MINUTES = env.int("ALERT_SWEEP_RETRY_MINUTES", default=15)
