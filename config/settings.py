@@ -336,6 +336,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "UploadItemStatusEnum": ["created", "replayed", "rejected"],
         "AlertStatusEnum": "diary.models.Alert.Status",
+        "StaffRoleEnum": "clinic.api.serializers.STAFF_ROLE_CHOICES",
         "AlertKindEnum": "diary.models.Alert.Kind",
         "BodyRegionEnum": "clinic.vocabulary.BODY_REGIONS.choices",
         "TherapyActivityEnum": "clinic.vocabulary.THERAPY_ACTIVITIES.choices",

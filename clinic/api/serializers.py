@@ -6,6 +6,9 @@ from clinic.api.fields import BoundedDateField, StrictSerializer, VocabularyFiel
 from clinic.models import AccessToken, AuditEvent, Patient, User
 from clinic.vocabulary import ADMINISTRATIVE_SEX, DIAGNOSES
 
+# The roles a staff member can have (everything but a patient's app account).
+STAFF_ROLE_CHOICES = [choice for choice in User.Role.choices if choice[0] != User.Role.PATIENT]
+
 
 class LoginInput(StrictSerializer):
     username = serializers.CharField(max_length=150)
@@ -41,10 +44,17 @@ class MeOutput(serializers.Serializer):
 class StaffInput(StrictSerializer):
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
     password = serializers.CharField(max_length=256, trim_whitespace=False, write_only=True)
-    role = serializers.ChoiceField(choices=[c for c in User.Role.choices if c[0] != User.Role.PATIENT])
+    role = serializers.ChoiceField(choices=STAFF_ROLE_CHOICES)
     email = serializers.EmailField(required=False, default="")
     first_name = serializers.CharField(max_length=150, required=False, default="")
     last_name = serializers.CharField(max_length=150, required=False, default="")
+
+
+class StaffUpdateInput(StrictSerializer):
+    is_active = serializers.BooleanField(
+        required=False, help_text="false when someone leaves: their tokens and sessions end at once."
+    )
+    role = serializers.ChoiceField(choices=STAFF_ROLE_CHOICES, required=False)
 
 
 class StaffOutput(serializers.ModelSerializer):

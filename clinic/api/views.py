@@ -143,6 +143,18 @@ class StaffListCreate(generics.ListAPIView):
         return Response(s.StaffOutput(user).data, status=status.HTTP_201_CREATED)
 
 
+class StaffDetail(APIView):
+    permission_classes = [IsClinicStaff]
+
+    @extend_schema(request=s.StaffUpdateInput, responses=s.StaffOutput)
+    def patch(self, request: Request, staff_id: int) -> Response:
+        """Change a staff member's role, or deactivate someone who left (clinic administrators only)."""
+        member = selectors.staff_member_for_user(caller(request), staff_id)
+        data = validated(s.StaffUpdateInput, request.data)
+        member = services.staff_update(actor=caller(request), member=member, **data)
+        return Response(s.StaffOutput(member).data)
+
+
 class PatientFilter(django_filters.FilterSet):
     search = django_filters.CharFilter(method="filter_search", help_text="Part of a name, or the MRN.")
     active = django_filters.BooleanFilter(field_name="is_active")
