@@ -194,3 +194,13 @@ def test_adherence_ids_must_be_strings(patient_api, bad_id):
 
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["id"]
+
+
+@pytest.mark.parametrize("kind", ["trends", "trends/events", "adherence-summary", "record", "care-plan"])
+def test_a_nul_in_a_patients_query_string_is_never_a_server_error(api_as, clinician, patient, kind):
+    api = api_as(clinician)
+    api.raise_request_exception = False
+
+    response = api.get(f"/api/v1/patients/{patient.pk}/{kind}", {"x": "\x00", "granularity": "week"})
+
+    assert response.status_code in (200, 400)

@@ -113,7 +113,10 @@ def audit_forbidden(request: Any, view: Any, exc: Exception) -> None:
     kwargs = getattr(view, "kwargs", None) or {}
     patient_id = getattr(view, "audit_patient_id", None)
     if patient_id is None and "patient_id" in kwargs:
-        patient_id = patients_for_user(user).filter(pk=kwargs["patient_id"]).values_list("pk", flat=True).first()
+        try:
+            patient_id = patients_for_user(user).filter(pk=kwargs["patient_id"]).values_list("pk", flat=True).first()
+        except (ValueError, DjangoValidationError):  # not a UUID (a URL pattern looser than <uuid:>)
+            patient_id = None
     resource_id = next((value for name, value in kwargs.items() if name != "patient_id"), kwargs.get("patient_id", ""))
     match = getattr(request, "resolver_match", None)
     reason = exc.detail if isinstance(exc, exceptions.APIException) else " ".join(getattr(exc, "args", ()))
