@@ -60,7 +60,9 @@ def audit_record(
     )
 
 
-def audit_list_read(*, actor: User, resource_type: str, patient_ids: Iterable[UUID], **detail: Any) -> AuditEvent:
+def audit_list_read(
+    *, actor: User | None, resource_type: str, patient_ids: Iterable[UUID], **detail: Any
+) -> AuditEvent:
     """Record a read of a list that spans several patients (the patient list, the alert list)."""
     ids = sorted({str(i) for i in patient_ids})
     info: dict[str, Any] = {"count": len(ids), **detail}

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 
 from clinic import tokens
 from clinic.models import AccessToken, User
-from clinic.selectors import active_token_by_digest
+from clinic.selectors import active_token_by_digest, patient_of_user
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -28,6 +28,12 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = active_token_by_digest(tokens.digest(secret))
         if token is None:
             raise exceptions.AuthenticationFailed("The token is not valid, has expired, or was revoked.")
+        if token.user.is_patient:
+            # Discharge revokes the phone's tokens; this also stops one that escaped that (the
+            # patient came with the token's own query).
+            patient = patient_of_user(token.user)
+            if patient is None or not patient.is_active:
+                raise exceptions.AuthenticationFailed("This patient is no longer followed by the clinic.")
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

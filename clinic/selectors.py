@@ -47,6 +47,14 @@ def staff_for_user(user: User) -> QuerySet[User]:
     return User.objects.filter(clinic_id=user.clinic_id).exclude(role__in=["", User.Role.PATIENT])
 
 
+def staff_member_for_user(user: User, member_id: int | str) -> User:
+    """A staff member of the caller's clinic; otherwise record the denied attempt and raise 404."""
+    member = staff_for_user(user).filter(pk=member_id).first()
+    if member is None:
+        raise audit_denied(actor=user, resource_type="staff", resource_id=member_id, what="staff member")
+    return member
+
+
 def active_token_by_digest(digest: str) -> AccessToken | None:
     """The unexpired, unrevoked token with this digest, with its user (one query)."""
     # Runs on every request: no ORDER BY (digests are unique), just LIMIT 1.

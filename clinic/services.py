@@ -6,8 +6,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import SESSION_KEY, authenticate
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -72,7 +73,7 @@ def staff_create(
         clinic = actor.clinic
     if clinic is None:
         raise ValueError("staff_create needs a clinic when called by an operator")
-    if role not in {User.Role.ADMIN, User.Role.CLINICIAN, User.Role.NURSE, User.Role.THERAPIST}:
+    if role not in STAFF_ROLES:
         raise ValidationError({"role": f"'{role}' is not a staff role."})
     if User.objects.filter(username__iexact=username).exists():
         raise ValidationError({"username": "This username is taken."})
@@ -101,6 +102,70 @@ def staff_create(
         detail={"username": username, "role": role},
     )
     return user
+
+
+STAFF_ROLES = frozenset({User.Role.ADMIN, User.Role.CLINICIAN, User.Role.NURSE, User.Role.THERAPIST})
+
+
+@transaction.atomic
+def staff_update(*, actor: User, member: User, is_active: bool | None = None, role: str | None = None) -> User:
+    """Change a staff member's role, or deactivate (or reactivate) them: clinic admins, their own
+    clinic. Deactivation revokes the member's tokens and ends their sessions at once. A clinic
+    always keeps an active administrator."""
+    require_role(actor, {User.Role.ADMIN}, "change staff")
+    clinic_id = member.clinic_id
+    if clinic_id is None or clinic_id != actor.clinic_id or not member.is_clinic_staff:
+        raise ValueError("staff_update needs a staff member of the actor's clinic")
+    if role is not None and role not in STAFF_ROLES:
+        raise ValidationError({"role": f"'{role}' is not a staff role."})
+    changed: dict[str, Any] = {}
+    if role is not None and role != member.role:
+        changed["role"] = role
+    if is_active is not None and is_active != member.is_active:
+        changed["is_active"] = is_active
+    if not changed:
+        return member
+    stays_admin = changed.get("role", member.role) == User.Role.ADMIN and changed.get("is_active", member.is_active)
+    if member.role == User.Role.ADMIN and member.is_active and not stays_admin:
+        # Locks the clinic's active admins, so two admins removing each other at once cannot
+        # both succeed and leave nobody to manage the clinic.
+        admins = User.objects.select_for_update().filter(clinic_id=clinic_id, role=User.Role.ADMIN, is_active=True)
+        if not any(other.pk != member.pk for other in admins):
+            field = "is_active" if "is_active" in changed else "role"
+            raise ValidationError({field: "The clinic would have no active administrator; make another one first."})
+    for name, value in changed.items():
+        setattr(member, name, value)
+    member.is_staff = member.role == User.Role.ADMIN  # clinic admins use the Django admin too
+    member.save(update_fields=[*changed, "is_staff"])
+    detail: dict[str, Any] = {"fields": sorted(changed), **changed}
+    if changed.get("is_active") is False:
+        detail["tokens_revoked"] = _revoke_tokens(member.pk)
+        detail["sessions_ended"] = _end_sessions(member.pk)
+    audit_record(
+        actor=actor,
+        clinic_id=clinic_id,
+        action="update",
+        resource_type="staff",
+        resource_id=member.pk,
+        detail=detail,
+    )
+    return member
+
+
+def _end_sessions(user_id: int) -> int:
+    """Delete the user's signed-in browser sessions (dashboard, admin); returns how many.
+
+    An inactive user's session no longer authenticates anyway (Django's backend refuses
+    inactive users); deleting the rows makes that immediate and leaves nothing to revive.
+    Sessions are staff only and few, so reading each one's data is affordable here.
+    """
+    ended = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if session.get_decoded().get(SESSION_KEY) == str(user_id)
+    ]
+    Session.objects.filter(pk__in=ended).delete()
+    return len(ended)
 
 
 def _check_patient_fields(fields: dict[str, Any]) -> None:
@@ -144,15 +209,26 @@ def patient_update(*, actor: User, patient: Patient, **fields: Any) -> Patient:
             patient.save()
     except IntegrityError as exc:
         raise ValidationError({"mrn": "Another patient of this clinic has this MRN."}) from exc
+    detail: dict[str, Any] = {"fields": sorted(changed)}
+    if changed.get("is_active") is False and patient.user_id is not None:
+        # Discharged: the phone stops working now, not when its token would have expired.
+        detail["tokens_revoked"] = _revoke_tokens(patient.user_id)
     audit_record(
         actor=actor,
         patient=patient,
         action="update",
         resource_type="patient",
         resource_id=patient.pk,
-        detail={"fields": sorted(changed)},
+        detail=detail,
     )
     return patient
+
+
+def _revoke_tokens(user_id: int) -> int:
+    """Revoke every token of the user still in force; returns how many."""
+    return AccessToken.objects.filter(user_id=user_id, revoked_at__isnull=True, expires_at__gt=timezone.now()).update(
+        revoked_at=timezone.now()
+    )
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ if not DEBUG:
         raise ImproperlyConfigured("DEBUG is off: set ALLOWED_HOSTS to the host names this service answers.")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "clinic.apps.ClinicAdminConfig",  # django.contrib.admin, with rate-limited sign-in
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -108,10 +108,18 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Cache (throttling counters) --------------------------------------------------------
+# --- Cache (throttling counters, fetched EHR keys) ----------------------------------------
+# Redis holds nothing that cannot be rebuilt: while it is down the cache misses and the rate
+# limits count in each process (config/cache.py, clinic/api/throttling.py); requests go on.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "config.cache.FailSafeRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -199,6 +207,9 @@ ITB_REMINDER_DAYS_AHEAD = env.int("ITB_REMINDER_DAYS_AHEAD", default=14)
 # --- Alerts and notifications -------------------------------------------------------------
 ALERT_NOTIFY_MAX_RETRIES = env.int("ALERT_NOTIFY_MAX_RETRIES", default=8)
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Clinic webhooks must be https to public addresses (clinic/webhooks.py); this lifts that for
+# local development and tests, whose receivers listen on 127.0.0.1. Never on in production.
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=DEBUG)
 # The sweep re-sends an alert nobody tried for this long, up to a total number of attempts.
 ALERT_SWEEP_GRACE_SECONDS = env.int("ALERT_SWEEP_GRACE_SECONDS", default=60)
 ALERT_SWEEP_RETRY_MINUTES = env.int("ALERT_SWEEP_RETRY_MINUTES", default=15)
@@ -307,6 +318,10 @@ REST_FRAMEWORK = {
         "login": env.str("THROTTLE_LOGIN", default="10/minute"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Rate limits count per client address: REMOTE_ADDR when 0 (nothing in front of gunicorn),
+    # else the address the nearest of NUM_PROXIES trusted proxies put into X-Forwarded-For
+    # (1 behind one nginx). Never the whole header, which the client writes as it likes.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -325,6 +340,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "UploadItemStatusEnum": ["created", "replayed", "rejected"],
         "AlertStatusEnum": "diary.models.Alert.Status",
+        "StaffRoleEnum": "clinic.api.serializers.STAFF_ROLE_CHOICES",
         "AlertKindEnum": "diary.models.Alert.Kind",
         "BodyRegionEnum": "clinic.vocabulary.BODY_REGIONS.choices",
         "TherapyActivityEnum": "clinic.vocabulary.THERAPY_ACTIVITIES.choices",

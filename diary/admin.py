@@ -2,8 +2,16 @@
 
 from django.contrib import admin
 
-from clinic.admin import ClinicScopedAdmin
-from diary.models import AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision
+from clinic.admin import ClinicScopedAdmin, register_patient_data
+from diary.models import (
+    AdherenceLog,
+    Alert,
+    DiaryEntry,
+    DiaryEntryRevision,
+    TrendEventComparison,
+    TrendRecompute,
+    TrendSummary,
+)
 
 
 @admin.register(DiaryEntry)
@@ -20,6 +28,7 @@ class DiaryEntryRevisionAdmin(ClinicScopedAdmin):
     clinic_path = "entry__patient__clinic"
     patient_path = "entry__patient"
     list_display = ["entry", "version", "change", "changed_at", "changed_by"]
+    list_select_related = ["entry", "changed_by"]
 
 
 @admin.register(AdherenceLog)
@@ -36,3 +45,8 @@ class AlertAdmin(ClinicScopedAdmin):
     list_display = ["title", "patient", "priority", "status", "created_at", "notified_at", "notify_attempts"]
     list_filter = ["priority", "status", "kind"]
     list_select_related = ["patient"]
+
+
+# Trends are derived from the diary, and are patient data like it.
+for trend_model in (TrendSummary, TrendEventComparison, TrendRecompute):
+    register_patient_data(trend_model, "patient")

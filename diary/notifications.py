@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from clinic.models import User
+from clinic.webhooks import WebhookRefused, post_to_webhook
 from diary.models import Alert
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,11 @@ def alert_notify(*, alert_id: UUID | str) -> bool:
         try:
             _post_webhook(alert)
             Alert.objects.filter(pk=alert.pk).update(webhook_sent_at=timezone.now())
-        except requests.RequestException as exc:
-            errors.append(f"webhook: {exc}")
+        except (WebhookRefused, requests.RequestException) as exc:
+            # Clinic admins read this error; a refused or unreachable host is named only in
+            # the server's log, so the field cannot be used to map the server's network.
+            logger.warning("alert %s: webhook of clinic %s failed: %s", alert.pk, alert.clinic_id, exc)
+            errors.append(f"webhook: {webhook_failure(exc)}")
     if errors:
         Alert.objects.filter(pk=alert.pk).update(notify_lease_until=None, last_notify_error="; ".join(errors))
         raise NotificationFailed("; ".join(errors))
@@ -117,12 +121,36 @@ def webhook_signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+class WebhookAnswered(requests.RequestException):
+    """The webhook answered, but not with 2xx (a redirect included: it is not followed)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"answered HTTP {status}")
+        self.status = status
+
+
+def webhook_failure(exc: Exception) -> str:
+    """A short reason for a failed webhook, without the target's address or the library's text."""
+    if isinstance(exc, WebhookRefused):
+        return f"refused: {exc}"
+    if isinstance(exc, WebhookAnswered):
+        return f"answered HTTP {exc.status}"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS failed"
+    if isinstance(exc, requests.ConnectionError):
+        return "could not connect"
+    return "failed"
+
+
 def _post_webhook(alert: Alert) -> None:
     body = webhook_payload(alert)
     headers = {"Content-Type": "application/json", "X-Alert-Id": str(alert.pk)}
     if alert.clinic.webhook_secret:
         headers["X-Signature-SHA256"] = webhook_signature(alert.clinic.webhook_secret, body)
-    response = requests.post(
-        alert.clinic.webhook_url, data=body, headers=headers, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
+    response = post_to_webhook(
+        alert.clinic.webhook_url, body=body, headers=headers, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS
     )
-    response.raise_for_status()
+    if not 200 <= response.status_code < 300:
+        raise WebhookAnswered(response.status_code)

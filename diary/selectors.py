@@ -62,6 +62,17 @@ def alerts_for_user(user: User) -> QuerySet[Alert]:
     return Alert.objects.filter(clinic_id=user.clinic_id).select_related("patient", "acknowledged_by", "resolved_by")
 
 
+def unresolved_red_flag_alerts(entry_ids: list[UUID]) -> list[Alert]:
+    """The red-flag alerts of these diary entries that the clinic has not resolved (one query)."""
+    if not entry_ids:
+        return []
+    return list(
+        Alert.objects.filter(diary_entry_id__in=entry_ids, kind=Alert.Kind.RED_FLAG)
+        .exclude(status=Alert.Status.RESOLVED)
+        .order_by("created_at", "id")
+    )
+
+
 def alerts_awaiting_notification() -> list[UUID]:
     """Alerts whose notification has not gone out and that nobody is working on now."""
     now = timezone.now()

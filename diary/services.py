@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from clinic import plan_selectors
 from clinic.audit import audit_record
-from clinic.models import ItbRefill, Patient, User
+from clinic.models import AuditEvent, ItbRefill, Patient, User
 from config.celery_app import enqueue_on_commit
 from config.db import bulk_insert, insert_new
-from diary import tasks
+from diary import selectors, tasks
 from diary.models import IMPACT_COLUMNS, AdherenceLog, Alert, DiaryEntry, DiaryEntryRevision
 from diary.trends.services import trends_request_recompute
 from diary.vocabulary import RED_FLAGS
@@ -39,6 +39,10 @@ class ItemOutcome:
 
 @dataclass
 class Upload:
+    """What an upload did, item by item, and the red-flag alerts the patient must be told about
+    now: the ones it raised, and those of entries it replayed that the clinic has not resolved
+    yet (a phone retrying after a lost answer must show the same advice)."""
+
     outcomes: list[ItemOutcome]
     alerts: list[Alert] = field(default_factory=list)
 
@@ -131,11 +135,40 @@ def record_diary_entries(*, actor: User, patient: Patient, entries: Sequence[tup
                 resource_type="diary_entry",
                 detail={"ids": [str(entry.id) for entry in created]},
             )
+        replayed = _audit_replays_and_conflicts(actor, patient, "diary_entry", outcomes, created)
         for alert in alerts:
             enqueue_on_commit(tasks.notify_alert, str(alert.pk))
-        return Upload(outcomes, alerts)
+        return Upload(outcomes, alerts + selectors.unresolved_red_flag_alerts(replayed))
 
     return _retrying_once_on_race(store)
+
+
+def _audit_replays_and_conflicts(
+    actor: User, patient: Patient, resource_type: str, outcomes: list[ItemOutcome], created: Sequence[Row]
+) -> list[UUID]:
+    """Audit what an upload did besides storing: stored rows it answered with (a read) and ids
+    it refused because another patient's row has them (denied). Returns the replayed ids."""
+    new_ids = {row.id for row in created}
+    replayed = sorted({o.id for o in outcomes if o.status == "replayed" and o.id not in new_ids and o.id}, key=str)
+    refused = sorted({o.id for o in outcomes if o.status == "rejected" and o.id}, key=str)
+    if replayed:
+        audit_record(
+            actor=actor,
+            patient=patient,
+            action="read",
+            resource_type=resource_type,
+            detail={"ids": [str(i) for i in replayed], "replayed": True},
+        )
+    if refused:
+        audit_record(
+            actor=actor,
+            patient=patient,
+            action="create",
+            resource_type=resource_type,
+            outcome=AuditEvent.Outcome.DENIED,
+            detail={"ids": [str(i) for i in refused], "reason": "id in use by another patient"},
+        )
+    return replayed
 
 
 def _red_flag_alert(entry: DiaryEntry, patient: Patient, flags: list[str]) -> Alert:
@@ -353,8 +386,12 @@ def diary_entry_update(
     entry = _lock(entry)
     _check_can_change(actor, entry, expected_version)
     fields = entry_fields(changes)
+    # A correction that reports red flags answers with the advice for every one of the entry's
+    # red-flag alerts still unresolved, so a retried correction shows what the first answer did.
+    reports_red_flags = bool(changes.get("red_flags"))
     if all(getattr(entry, name) == value for name, value in fields.items()):
-        return Upload([ItemOutcome(0, entry.id, "replayed", entry)])
+        still_open = selectors.unresolved_red_flag_alerts([entry.id]) if reports_red_flags else []
+        return Upload([ItemOutcome(0, entry.id, "replayed", entry)], still_open)
     DiaryEntryRevision.objects.create(
         entry=entry,
         version=entry.version,
@@ -370,11 +407,11 @@ def diary_entry_update(
         setattr(entry, name, value)
     entry.version += 1
     entry.save()
-    alerts = []
     if new_flags:
-        alerts = [_red_flag_alert(entry, entry.patient, new_flags)]
-        Alert.objects.bulk_create(alerts)
-        enqueue_on_commit(tasks.notify_alert, str(alerts[0].pk))
+        alert = _red_flag_alert(entry, entry.patient, new_flags)
+        alert.save()
+        enqueue_on_commit(tasks.notify_alert, str(alert.pk))
+    alerts = selectors.unresolved_red_flag_alerts([entry.id]) if reports_red_flags else []
     audit_record(
         actor=actor,
         patient=entry.patient,
@@ -434,6 +471,7 @@ def record_adherence_logs(*, actor: User, patient: Patient, logs: Sequence[tuple
                 resource_type="adherence_log",
                 detail={"ids": [str(log.id) for log in created]},
             )
+        _audit_replays_and_conflicts(actor, patient, "adherence_log", outcomes, created)
         return Upload(outcomes)
 
     return _retrying_once_on_race(store)

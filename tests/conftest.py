@@ -13,7 +13,9 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from clinic import services
+from clinic.api import throttling
 from clinic.models import Clinic, Patient, User
+from config import cache as config_cache
 from tests.factories import PASSWORD, ClinicFactory, PatientFactory, StaffFactory
 
 
@@ -45,6 +47,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counters() -> None:
     cache.clear()
+    throttling.process_counts.clear()
+    throttling.outage.reset()
+    config_cache.outage.reset()
 
 
 @pytest.fixture

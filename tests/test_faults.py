@@ -1,8 +1,9 @@
-"""Faults against the real services: the broker goes down while diaries are posted.
+"""Faults against the real services: Redis goes down while diaries are posted.
 
-A Redis of the test's own (on a spare port) is stopped while patients post red-flag entries,
-then started again; a real Celery worker process takes the notifications from it. The machine's
-Redis is never touched. Run by .ci/run with PostgreSQL; the embedded run leaves it out.
+A Redis of the test's own (on a spare port), serving as broker, rate-limit counter and cache at
+once, is stopped while patients post red-flag entries, then started again; a real Celery worker
+process takes the notifications from it. The machine's Redis is never touched. Run by .ci/run
+with PostgreSQL; the embedded run leaves it out.
 """
 
 import shutil
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 from pytest_httpserver import HTTPServer
 
 from diary import tasks
@@ -53,6 +55,9 @@ class PrivateRedis:
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
+    def keys(self, pattern: str) -> list[bytes]:
+        return redis.Redis.from_url(self.url).keys(pattern)
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
@@ -68,16 +73,21 @@ def private_redis() -> Iterator[PrivateRedis]:
     redis.stop()
 
 
-def test_entries_and_alerts_survive_a_broker_outage_and_are_notified_once_it_is_back(
+def test_entries_and_alerts_survive_a_redis_outage_and_are_notified_once_it_is_back(
     private_redis, httpserver: HTTPServer, entry_payload, settings
 ):
     settings.ALERT_SWEEP_GRACE_SECONDS = 0
+    # One Redis for everything, as the README's deployment has it: broker, rate limits, cache.
+    settings.REDIS_URL = private_redis.url
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": private_redis.url}}
     clinic = ClinicFactory(webhook_url=httpserver.url_for("/alerts"))
     patients = [PatientFactory(clinic=clinic) for _ in range(3)]
     apps = [bearer_client(enroll(patient)) for patient in patients]
     httpserver.expect_request("/alerts", method="POST").respond_with_data("ok")
 
-    with start_worker(broker_url=private_redis.url):
+    with start_worker(broker_url=private_redis.url, REDIS_URL=private_redis.url):
+        assert apps[0].get("/api/v1/me").status_code == 200  # the rate limits count in that Redis
+        assert private_redis.keys("throttle:*")
         private_redis.stop()
         answers = [
             app.post("/api/v1/diary/entries", entry_payload(red_flags=["fever"]), format="json")

@@ -1,6 +1,7 @@
 """Serializer building blocks shared by the apps' APIs."""
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 from rest_framework import serializers
@@ -20,6 +21,50 @@ def validated(serializer_class: type[serializers.Serializer], data: Any, **kwarg
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON number without a fraction: not ``"6"``, ``6.0`` or ``true``.
+
+    DRF's ``IntegerField`` takes all three (a string of digits, a float that is whole, and a
+    boolean as 1), so a client bug that sends the wrong type would go unnoticed.
+    """
+
+    default_error_messages = {"invalid": "A whole number is required (a JSON number, not a string)."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a string: DRF's ``UUIDField`` would also read the number 5 as a UUID."""
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+# Dates a person or a plan can mean. Far from the calendar's ends (years 1 and 9999), where a
+# window of a few weeks, or the day after, is already outside what Python's dates can hold.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+
+
+class BoundedDateField(serializers.DateField):
+    """An ISO date from ``EARLIEST_DATE`` to ``LATEST_DATE`` (or narrower bounds given)."""
+
+    def __init__(self, *, earliest: date = EARLIEST_DATE, latest: date = LATEST_DATE, **kwargs: Any) -> None:
+        self.earliest, self.latest = earliest, latest
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value: Any) -> date:
+        day: date = super().to_internal_value(value)
+        if not self.earliest <= day <= self.latest:
+            raise serializers.ValidationError(f"Give a date from {self.earliest} to {self.latest}.")
+        return day
 
 
 class StrictSerializer(serializers.Serializer):

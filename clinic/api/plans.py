@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from clinic import plan_selectors, plan_services, selectors
 from clinic.api import plan_serializers as s
+from clinic.api.conditional import if_match_number
 from clinic.api.fields import validated
 from clinic.api.pagination import PeoplePagination
 from clinic.audit import audit_record
@@ -34,13 +35,7 @@ class PreconditionFailed(exceptions.APIException):
 
 def expected_revision(request: Request) -> int | None:
     """The revision a client last saw, from ``If-Match: "3"``."""
-    header = request.headers.get("If-Match")
-    if not header or header.strip() == "*":
-        return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise exceptions.ValidationError({"If-Match": ['Send the ETag of the item, e.g. "3".']})
-    return int(tag)
+    return if_match_number(request, "item")
 
 
 def page_of(item: type[serializers.Serializer]) -> serializers.Serializer:

@@ -7,6 +7,7 @@ Field errors are flattened into one ``errors`` object keyed by the path of the b
 from http import HTTPStatus
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, JsonResponse
@@ -16,6 +17,9 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from clinic.api.exceptions import PayloadTooLarge
+from clinic.audit import audit_record
+from clinic.models import AuditEvent, User
+from clinic.selectors import patients_for_user
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -68,6 +72,8 @@ def describe_field_errors(errors: dict[str, list[str]]) -> str:
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's exception handler, rewritten into problem details; unknown errors stay 500s."""
+    if isinstance(exc, DjangoPermissionDenied | exceptions.PermissionDenied):
+        audit_forbidden(context.get("request"), context.get("view"), exc)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages})
     elif isinstance(exc, RequestDataTooBig):
@@ -86,6 +92,43 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+# What a refused request tried to do, by its method.
+ACTIONS = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
+
+
+def audit_forbidden(request: Any, view: Any, exc: Exception) -> None:
+    """Record a request refused with 403, once, with its request id.
+
+    The services that refuse (a role that may not prescribe, a patient changing their own
+    registration) do so inside their transaction, which rolls back every audit row written in
+    it; this runs after, outside it. The patient is recorded when the caller may see them: a
+    view that looked the row up says whose it is (``audit_patient_id``), else the patient in
+    the URL if they are within the caller's reach.
+    """
+    user = getattr(request, "user", None)
+    if request is None or not isinstance(user, User):
+        return
+    kwargs = getattr(view, "kwargs", None) or {}
+    patient_id = getattr(view, "audit_patient_id", None)
+    if patient_id is None and "patient_id" in kwargs:
+        try:
+            patient_id = patients_for_user(user).filter(pk=kwargs["patient_id"]).values_list("pk", flat=True).first()
+        except (ValueError, DjangoValidationError):  # not a UUID (a URL pattern looser than <uuid:>)
+            patient_id = None
+    resource_id = next((value for name, value in kwargs.items() if name != "patient_id"), kwargs.get("patient_id", ""))
+    match = getattr(request, "resolver_match", None)
+    reason = exc.detail if isinstance(exc, exceptions.APIException) else " ".join(getattr(exc, "args", ()))
+    audit_record(
+        actor=user,
+        action=ACTIONS.get(request.method, "read"),
+        resource_type=(match.url_name or "").replace("-", "_") if match else "",
+        resource_id=resource_id,
+        patient_id=patient_id,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail={"method": request.method, "path": request.path, "reason": str(reason)[:200]},
+    )
 
 
 def problem_response(request: HttpRequest, status: int, detail: str) -> JsonResponse:

@@ -2,9 +2,12 @@
 
 from rest_framework import serializers
 
-from clinic.api.fields import StrictSerializer, VocabularyField
+from clinic.api.fields import BoundedDateField, StrictSerializer, VocabularyField
 from clinic.models import AccessToken, AuditEvent, Patient, User
 from clinic.vocabulary import ADMINISTRATIVE_SEX, DIAGNOSES
+
+# The roles a staff member can have (everything but a patient's app account).
+STAFF_ROLE_CHOICES = [choice for choice in User.Role.choices if choice[0] != User.Role.PATIENT]
 
 
 class LoginInput(StrictSerializer):
@@ -41,10 +44,17 @@ class MeOutput(serializers.Serializer):
 class StaffInput(StrictSerializer):
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
     password = serializers.CharField(max_length=256, trim_whitespace=False, write_only=True)
-    role = serializers.ChoiceField(choices=[c for c in User.Role.choices if c[0] != User.Role.PATIENT])
+    role = serializers.ChoiceField(choices=STAFF_ROLE_CHOICES)
     email = serializers.EmailField(required=False, default="")
     first_name = serializers.CharField(max_length=150, required=False, default="")
     last_name = serializers.CharField(max_length=150, required=False, default="")
+
+
+class StaffUpdateInput(StrictSerializer):
+    is_active = serializers.BooleanField(
+        required=False, help_text="false when someone leaves: their tokens and sessions end at once."
+    )
+    role = serializers.ChoiceField(choices=STAFF_ROLE_CHOICES, required=False)
 
 
 class StaffOutput(serializers.ModelSerializer):
@@ -57,7 +67,7 @@ class PatientInput(StrictSerializer):
     mrn = serializers.RegexField(r"^[A-Za-z0-9._/-]+\Z", max_length=64, help_text="Unique within the clinic.")
     given_name = serializers.CharField(max_length=100)
     family_name = serializers.CharField(max_length=100)
-    birth_date = serializers.DateField()
+    birth_date = BoundedDateField()
     sex = VocabularyField(ADMINISTRATIVE_SEX)
     time_zone = serializers.CharField(max_length=64, help_text="IANA time zone, e.g. America/Toronto.")
     diagnosis = VocabularyField(DIAGNOSES)

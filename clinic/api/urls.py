@@ -7,6 +7,7 @@ urlpatterns = [
     path("auth/enroll", views.Enroll.as_view(), name="auth-enroll"),
     path("me", views.Me.as_view(), name="me"),
     path("staff", views.StaffListCreate.as_view(), name="staff"),
+    path("staff/<int:staff_id>", views.StaffDetail.as_view(), name="staff-member"),
     path("audit-events", views.AuditEvents.as_view(), name="audit-events"),
     path("audit-events.csv", views.AuditEventsCsv.as_view(), name="audit-events-csv"),
     path("patients", views.PatientListCreate.as_view(), name="patients"),

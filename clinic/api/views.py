@@ -26,10 +26,12 @@ from clinic.audit import audit_list_read, audit_record
 from clinic.authentication import BearerTokenAuthentication, caller, request_token
 from clinic.models import AuditEvent, Patient, User
 from clinic.permissions import IsClinicStaff, IsStaffOrPatient
+from clinic.signin import signin_failed, signin_retry_after
 
 
 class LoginThrottle(ScopedRateThrottle):
-    """Counts sign-in and enrollment attempts per client address, to slow guessing."""
+    """Counts sign-in and enrollment attempts per client address, to slow guessing (wrong
+    passwords are also counted per username: ``clinic.signin``)."""
 
     scope_attr = "throttle_scope"
 
@@ -59,9 +61,13 @@ class AuthToken(APIView):
     def post(self, request: Request) -> Response:
         """Exchange a staff username and password for a bearer token."""
         data = validated(s.LoginInput, request.data)
+        retry_after = signin_retry_after(request, data["username"])
+        if retry_after is not None:
+            raise exceptions.Throttled(wait=retry_after, detail="Too many wrong passwords; wait, then try again.")
         try:
             issued = services.staff_token_issue(**data)
         except services.LoginRefused:
+            signin_failed(request, data["username"])
             raise exceptions.AuthenticationFailed("Wrong username or password.") from None
         return Response(s.TokenOutput(issued).data, status=status.HTTP_201_CREATED)
 
@@ -135,6 +141,18 @@ class StaffListCreate(generics.ListAPIView):
         data = validated(s.StaffInput, request.data)
         user = services.staff_create(actor=caller(request), **data)
         return Response(s.StaffOutput(user).data, status=status.HTTP_201_CREATED)
+
+
+class StaffDetail(APIView):
+    permission_classes = [IsClinicStaff]
+
+    @extend_schema(request=s.StaffUpdateInput, responses=s.StaffOutput)
+    def patch(self, request: Request, staff_id: int) -> Response:
+        """Change a staff member's role, or deactivate someone who left (clinic administrators only)."""
+        member = selectors.staff_member_for_user(caller(request), staff_id)
+        data = validated(s.StaffUpdateInput, request.data)
+        member = services.staff_update(actor=caller(request), member=member, **data)
+        return Response(s.StaffOutput(member).data)
 
 
 class PatientFilter(django_filters.FilterSet):
@@ -262,11 +280,16 @@ class AuditTrail(generics.GenericAPIView):
     def exported_events(self, request: Request, file_format: str) -> QuerySet[AuditEvent]:
         """The filtered events, oldest first, after recording that they were exported."""
         events = self.filter_queryset(self.get_queryset()).order_by("occurred_at", "id")
+        # Only the filters that applied, as validated: anything else in the query string is the
+        # client's own text (with NULs, say, which PostgreSQL refuses in jsonb).
+        filters = {
+            name: request.query_params[name] for name in AuditEventFilter.base_filters if name in request.query_params
+        }
         audit_record(
             actor=caller(request),
             action="export",
             resource_type="audit_event",
-            detail={"format": file_format, **request.query_params.dict()},
+            detail={"format": file_format, **filters},
         )
         return events
 

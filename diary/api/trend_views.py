@@ -34,6 +34,7 @@ class PatientTrendList(generics.ListAPIView):
 
     permission_classes = [IsStaffOrPatient]
     audit_resource = ""
+    audited_query: dict[str, Any] = {}
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         self.patient = clinic_selectors.patient_get_for_user(
@@ -45,7 +46,9 @@ class PatientTrendList(generics.ListAPIView):
             patient=self.patient,
             action="read",
             resource_type=self.audit_resource,
-            detail={"count": len(response.data["results"]), **request.query_params.dict()},
+            # The query as validated, not the raw string: that is the client's own text, and a
+            # NUL in it fails PostgreSQL's jsonb.
+            detail={"count": len(response.data["results"]), **self.audited_query},
         )
         return response
 
@@ -68,6 +71,7 @@ class TrendList(PatientTrendList):
 
     def get_queryset(self) -> QuerySet[TrendSummary]:
         query = validated(s.TrendQuery, self.request.query_params.dict())
+        self.audited_query = {"granularity": query["granularity"]}
         return trend_selectors.trend_summaries_of(self.patient, query["granularity"])
 
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:

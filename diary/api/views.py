@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from clinic import selectors as clinic_selectors
 from clinic.api import plan_serializers as plan_s
+from clinic.api.conditional import if_match_number, if_match_parameter
 from clinic.api.fields import StrictSerializer, validated
 from clinic.api.pagination import NewestFirstPagination, PeoplePagination
 from clinic.api.problems import flatten_errors
@@ -93,13 +94,7 @@ def validate_items(
 
 def if_match_version(request: Request) -> int | None:
     """The version a client last saw, from ``If-Match: "3"`` (or ``W/"3"``)."""
-    header = request.headers.get("If-Match")
-    if not header or header.strip() == "*":
-        return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise exceptions.ValidationError({"If-Match": ['Send the ETag of the entry, e.g. "3".']})
-    return int(tag)
+    return if_match_number(request, "entry")
 
 
 class EntryFilter(django_filters.FilterSet):
@@ -249,6 +244,7 @@ class DiaryEntryDetail(APIView):
         entry = selectors.diary_entry_for_user(caller(request), entry_id)
         if entry is None:
             raise audit_denied(actor=caller(request), resource_type="diary_entry", resource_id=entry_id)
+        self.audit_patient_id = entry.patient_id  # whose entry, if a service then refuses (403)
         return entry
 
     @extend_schema(responses=s.DiaryEntryOutput)
@@ -264,7 +260,9 @@ class DiaryEntryDetail(APIView):
         )
         return Response(s.DiaryEntryOutput(entry).data, headers={"ETag": f'"{entry.version}"'})
 
-    @extend_schema(request=s.DiaryEntryUpdateInput, responses=s.DiaryEntryCreatedOutput)
+    @extend_schema(
+        request=s.DiaryEntryUpdateInput, responses=s.DiaryEntryCreatedOutput, parameters=[if_match_parameter("entry")]
+    )
     def patch(self, request: Request, entry_id: str) -> Response:
         """Correct a recent entry (the patient's own, within the edit window). Send only what changes.
 
@@ -285,7 +283,7 @@ class DiaryEntryDetail(APIView):
             body["urgent"] = urgent
         return Response(body, headers={"ETag": f'"{entry.version}"'})
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None}, parameters=[if_match_parameter("entry")])
     def delete(self, request: Request, entry_id: str) -> Response:
         """Delete a recent entry of one's own; it is kept in the history."""
         entry = self.entry(request, entry_id)
@@ -393,7 +391,8 @@ class AdherenceLogDetail(APIView):
         """Withdraw a recent adherence log of one's own."""
         log = selectors.adherence_log_for_user(caller(request), log_id)
         if log is None:
-            raise Http404("No such adherence log.")
+            raise audit_denied(actor=caller(request), resource_type="adherence_log", resource_id=log_id)
+        self.audit_patient_id = log.patient_id
         services.adherence_log_delete(actor=caller(request), log=log)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -445,6 +444,7 @@ class AlertDetail(APIView):
         alert = selectors.alerts_for_user(caller(request)).filter(pk=alert_id).first()
         if alert is None:
             raise audit_denied(actor=caller(request), resource_type="alert", resource_id=alert_id)
+        self.audit_patient_id = alert.patient_id
         return alert
 
     @extend_schema(responses=s.AlertOutput)

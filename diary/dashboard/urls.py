@@ -3,6 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from clinic.signin import LimitedLoginView
 from diary.dashboard import views
 
 app_name = "dashboard"
@@ -11,7 +12,7 @@ urlpatterns = [
     path("", views.attention, name="attention"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
+        LimitedLoginView.as_view(
             template_name="dashboard/login.html", redirect_authenticated_user=True, next_page="dashboard:attention"
         ),
         name="login",

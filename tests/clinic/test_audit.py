@@ -1,7 +1,10 @@
 """The audit trail: every read and write of patient data, denials included, append-only."""
 
+import uuid
+
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from clinic.models import AuditEvent
 
@@ -58,3 +61,59 @@ def test_postgres_refuses_changes_to_audit_rows_even_in_raw_sql(api_as, clinicia
             cursor.execute(statement)
 
     assert AuditEvent.objects.filter(action="read").count() == 1
+
+
+def denials() -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(outcome="denied").order_by("id"))
+
+
+def test_writes_refused_for_the_callers_role_are_recorded_once_each(
+    api_as, therapist, patient, patient_api, entry_payload
+):
+    entry = entry_payload()
+    patient_api.post("/api/v1/diary/entries", entry, format="json")
+    therapist_api = api_as(therapist)
+
+    statuses = [
+        therapist_api.patch(f"/api/v1/patients/{patient.pk}", {"given_name": "X"}, format="json").status_code,
+        patient_api.patch(f"/api/v1/patients/{patient.pk}", {"given_name": "X"}, format="json").status_code,
+        therapist_api.delete(f"/api/v1/diary/entries/{entry['id']}", HTTP_X_REQUEST_ID="c" * 32).status_code,
+        therapist_api.post(f"/api/v1/patients/{patient.pk}/enrollment-codes").status_code,
+    ]
+
+    events = denials()
+    assert statuses == [403] * 4
+    assert [(e.action, e.resource_type, e.patient_id) for e in events] == [
+        ("update", "patient", patient.pk),
+        ("update", "patient", patient.pk),
+        ("delete", "diary_entry", patient.pk),
+        ("create", "enrollment_codes", patient.pk),
+    ]
+    assert [e.actor for e in events] == [therapist, patient.user, therapist, therapist]
+    assert events[2].request_id == "c" * 32
+    assert events[2].resource_id == entry["id"]
+    assert all(e.request_id and e.detail["reason"] for e in events)
+
+
+def test_a_patient_reaching_for_staff_endpoints_is_recorded(patient_api, patient):
+    response = patient_api.post("/api/v1/patients", {"mrn": "X"}, format="json")
+
+    assert response.status_code == 403
+    [event] = denials()
+    assert (event.action, event.resource_type, event.actor, event.clinic_id) == (
+        "create",
+        "patients",
+        patient.user,
+        patient.clinic_id,
+    )
+
+
+def test_withdrawing_someone_elses_adherence_log_is_recorded_as_denied(patient_api, other_patient_api):
+    log = {"id": str(uuid.uuid4()), "date": timezone.localdate().isoformat()}
+    assert other_patient_api.post("/api/v1/diary/adherence", log, format="json").status_code == 201
+
+    response = patient_api.delete(f"/api/v1/diary/adherence/{log['id']}")
+
+    assert response.status_code == 404
+    [event] = denials()
+    assert (event.resource_type, event.resource_id) == ("adherence_log", log["id"])

@@ -159,3 +159,32 @@ def test_reading_a_patient_is_audited(api_as, clinician, patient):
 
     event = AuditEvent.objects.get(action="read", resource_type="patient")
     assert (event.actor, event.patient, event.outcome) == (clinician, patient, "success")
+
+
+def test_discharging_a_patient_stops_their_phone_at_once(api_as, nurse, patient, patient_api, entry_payload):
+    response = api_as(nurse).patch(f"/api/v1/patients/{patient.pk}", {"is_active": False}, format="json")
+
+    upload = patient_api.post("/api/v1/diary/entries", entry_payload(), format="json")
+    devices = api_as(nurse).get(f"/api/v1/patients/{patient.pk}/devices").json()
+    event = AuditEvent.objects.filter(action="update", resource_type="patient").get()
+    assert response.status_code == 200
+    assert upload.status_code == 401
+    assert devices == []
+    assert event.detail == {"fields": ["is_active"], "tokens_revoked": 1}
+
+
+def test_a_token_of_a_discharged_patient_is_refused_even_if_not_revoked(patient, patient_api):
+    Patient.objects.filter(pk=patient.pk).update(is_active=False)
+
+    response = patient_api.get("/api/v1/me")
+
+    assert response.status_code == 401
+
+
+def test_readmitting_a_patient_needs_a_new_enrollment(api_as, nurse, patient, patient_api):
+    api = api_as(nurse)
+    api.patch(f"/api/v1/patients/{patient.pk}", {"is_active": False}, format="json")
+    api.patch(f"/api/v1/patients/{patient.pk}", {"is_active": True}, format="json")
+
+    assert patient_api.get("/api/v1/me").status_code == 401
+    assert api.post(f"/api/v1/patients/{patient.pk}/enrollment-codes").status_code == 201

@@ -336,3 +336,84 @@ def test_batch_with_red_flags_tells_the_patient_once(patient_api, entry_payload)
 
     assert Alert.objects.count() == 2
     assert len(body["urgent"]["alert_ids"]) == 2
+
+
+def test_a_retried_red_flag_entry_still_tells_the_patient_to_contact_the_clinic(patient_api, entry_payload):
+    payload = entry_payload(red_flags=["fever"])
+    first = post(patient_api, payload).json()  # the phone never got this answer
+
+    retry = post(patient_api, payload)
+
+    assert retry.status_code == 200
+    assert retry.json()["urgent"] == first["urgent"]
+    assert Alert.objects.count() == 1
+
+
+def test_a_retried_batch_still_tells_the_patient_about_its_red_flags(patient_api, entry_payload):
+    batch = [entry_payload(red_flags=["fever"]), entry_payload(), entry_payload(red_flags=["severe_pain"])]
+    first = post(patient_api, {"entries": batch}).json()
+
+    retry = post(patient_api, {"entries": [*batch, entry_payload()]}).json()
+
+    assert (retry["created"], retry["replayed"]) == (1, 3)
+    assert sorted(retry["urgent"]["alert_ids"]) == sorted(first["urgent"]["alert_ids"])
+    assert Alert.objects.count() == 2
+
+
+def test_a_retry_after_the_clinic_resolved_the_alert_gives_no_urgent_advice(patient_api, api_as, nurse, entry_payload):
+    payload = entry_payload(red_flags=["fever"])
+    alert_id = post(patient_api, payload).json()["urgent"]["alert_ids"][0]
+    api_as(nurse).post(f"/api/v1/alerts/{alert_id}/resolve", {"note": "called, seen in clinic"}, format="json")
+
+    retry = post(patient_api, payload)
+
+    assert retry.status_code == 200
+    assert "urgent" not in retry.json()
+
+
+def test_a_replay_costs_one_query_for_the_alerts_of_the_whole_batch(
+    patient_api, entry_payload, django_assert_num_queries
+):
+    batch = [entry_payload(red_flags=["fever"]) for _ in range(20)]
+    post(patient_api, {"entries": batch})
+
+    # token, savepoint, stored ids, stored rows, replay audit, their open alerts, release,
+    # the clinic's phone for the advice
+    with django_assert_num_queries(8):
+        body = post(patient_api, {"entries": batch}).json()
+
+    assert len(body["urgent"]["alert_ids"]) == 20
+
+
+def test_a_replay_is_audited_as_a_read_of_the_stored_entry(patient_api, patient, entry_payload):
+    payload = entry_payload()
+    post(patient_api, payload)
+
+    post(patient_api, payload)
+
+    event = AuditEvent.objects.order_by("id").last()
+    assert (event.action, event.resource_type, event.outcome, event.patient_id) == (
+        "read",
+        "diary_entry",
+        "success",
+        patient.pk,
+    )
+    assert event.detail["ids"] == [payload["id"]]
+    assert event.request_id
+
+
+def test_an_id_of_another_patient_is_audited_as_denied(patient_api, other_patient_api, other_patient, entry_payload):
+    payload = entry_payload()
+    post(patient_api, payload)
+
+    response = post(other_patient_api, payload)
+
+    event = AuditEvent.objects.order_by("id").last()
+    assert response.status_code == 409
+    assert (event.action, event.resource_type, event.outcome, event.patient_id) == (
+        "create",
+        "diary_entry",
+        "denied",
+        other_patient.pk,
+    )
+    assert event.detail["ids"] == [payload["id"]]

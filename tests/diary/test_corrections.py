@@ -132,3 +132,24 @@ def test_history_answers_only_get(patient_api, entry_payload):
 
     assert patient_api.delete(f"{URL}/{entry_id}/history").status_code == 405
     assert DiaryEntry.objects.get().deleted_at is None
+
+
+def test_a_retried_red_flag_correction_still_tells_the_patient(patient_api, entry_payload):
+    entry_id = create(patient_api, entry_payload())
+    correction = {"red_flags": ["severe_pain"], "severity": 9}
+    first = patient_api.patch(f"{URL}/{entry_id}", correction, format="json").json()
+
+    retry = patient_api.patch(f"{URL}/{entry_id}", correction, format="json")
+
+    assert retry.status_code == 200
+    assert retry.json()["version"] == first["version"]  # nothing changed the second time
+    assert retry.json()["urgent"] == first["urgent"]
+    assert Alert.objects.count() == 1
+
+
+def test_a_correction_without_red_flags_gives_no_urgent_advice(patient_api, entry_payload):
+    entry_id = create(patient_api, entry_payload(red_flags=["fever"]))
+
+    body = patient_api.patch(f"{URL}/{entry_id}", {"notes": "feeling better"}, format="json").json()
+
+    assert "urgent" not in body
