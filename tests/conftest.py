@@ -1,12 +1,14 @@
 """Shared fixtures: clinics, staff and patients, and API clients holding real bearer tokens."""
 
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -50,6 +52,15 @@ def _fresh_throttle_counters() -> None:
     throttling.process_counts.clear()
     throttling.outage.reset()
     config_cache.outage.reset()
+
+
+@pytest.fixture
+def one_rate_window() -> Iterator[None]:
+    """Start the test just after a rate-limit window opens (windows are fixed minutes), so the
+    requests it counts never straddle two windows, whatever the clock says when it runs."""
+    window_start = time.time() // 60 * 60
+    with time_machine.travel(window_start + 1, tick=True):
+        yield
 
 
 @pytest.fixture

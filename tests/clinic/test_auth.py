@@ -114,6 +114,7 @@ def test_deactivated_staff_member_token_stops_working(clinician):
     assert bearer_client(body["token"]).get("/api/v1/me").status_code == 401
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_login_attempts_are_throttled_with_retry_after(clinician):
     statuses = [login(clinician.username, "wrong password!")[0] for _ in range(10)]
     response = APIClient().post(

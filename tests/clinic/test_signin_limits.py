@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import PASSWORD
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_rate_window")]
 
 FORMS = ["/dashboard/login/", "/admin/login/"]
 
