@@ -21,7 +21,8 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from clinic import tokens
-from clinic.models import User
+from clinic.audit import audit_record
+from clinic.models import AuditEvent, User
 from clinic.selectors import active_token_by_digest
 from fhir_export.models import BackendAccessToken, BackendClient
 from fhir_export.sources import RESOURCE_TYPES
@@ -226,5 +227,14 @@ def staff_caller(secret: str) -> FhirCaller:
         raise exceptions.AuthenticationFailed("The token is not valid, has expired, or was revoked.")
     user = token.user
     if not user.is_clinic_staff or user.clinic_id is None:
+        # Recorded here: the refusal happens before DRF has a caller to hand the error handler.
+        audit_record(
+            actor=user,
+            patient=getattr(user, "patient", None),  # loaded with the token; a patient's app
+            action="read",
+            resource_type="fhir",
+            outcome=AuditEvent.Outcome.DENIED,
+            detail={"reason": "not clinic staff or an EHR client"},
+        )
         raise exceptions.PermissionDenied("Only clinic staff and registered EHR clients may use the FHIR API.")
     return FhirCaller(user.clinic_id, "", {"*": READ_PERMISSIONS}, user=user)

@@ -23,7 +23,7 @@ from django.db.models import Q, QuerySet
 
 from fhir_export.dates import DateSearchError, date_condition
 from fhir_export.mapping.common import mrn_system
-from fhir_export.sources import Codes, Source, primary_key, source_for_id, sources_of
+from fhir_export.sources import WHOLE_NUMBER, Codes, Source, primary_key, source_for_id, sources_of
 
 
 class SearchError(Exception):
@@ -247,7 +247,7 @@ def parse_search(resource_type: str, params: Sequence[tuple[str, str]], *, stric
 
 def _result_parameter(search: Search, name: str, value: str, *, strict: bool) -> None:
     if name == "_count":
-        if not value.isdigit():
+        if not WHOLE_NUMBER.fullmatch(value):
             raise SearchError("_count must be a whole number.")
         search.count = min(int(value), settings.FHIR_SEARCH_MAX_COUNT)
         return

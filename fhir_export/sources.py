@@ -9,6 +9,7 @@ One row is one resource everywhere: plan items map one resource per version (the
 need the item's other versions, which are prefetched).
 """
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -69,6 +70,8 @@ from fhir_export.vocabulary import (
 Coding = tuple[str, str]  # (system URL, code)
 # Integer primary keys are 64-bit in every table (DEFAULT_AUTO_FIELD): a longer number names nothing.
 MAX_INT_PK = 2**63 - 1
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,9 @@ def _groups(rows: Sequence[Clinic], today: date) -> list[JSON]:
 
 def _group_id_filter(resource_id: str) -> Q | None:
     number = resource_id.removeprefix("clinic-")
-    return Q(pk=int(number)) if number != resource_id and number.isdigit() else None
+    if number == resource_id or not WHOLE_NUMBER.fullmatch(number) or int(number) > MAX_INT_PK:
+        return None
+    return Q(pk=int(number))
 
 
 def _not_deleted(qs: QuerySet[Any]) -> QuerySet[Any]:

@@ -13,6 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from clinic.api.throttling import UserRateThrottle
+from clinic.models import AuditEvent
+from fhir_export import services
 from fhir_export.auth import FhirAuthentication, FhirCaller
 from fhir_export.outcome import operation_outcome
 from fhir_export.search import SearchError
@@ -96,6 +98,8 @@ def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = FhirError(400, str(exc))
     elif isinstance(exc, Http404):
         exc = FhirError(404, str(exc) or "Not found.")
+    if getattr(exc, "status_code", None) == 403:
+        _audit_forbidden(context.get("request"), context.get("view"), exc)
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("FHIR request failed", exc_info=exc)
@@ -107,6 +111,28 @@ def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     for name, value in getattr(exc, "headers", {}).items():
         response[name] = value
     return response
+
+
+def _audit_forbidden(request: Request | None, view: Any, exc: Exception) -> None:
+    """Record a refused FHIR request: a token whose scopes do not cover what it asked for.
+
+    A token that may not use the FHIR API at all (a patient's app) is recorded where it is
+    refused, in ``FhirAuthentication``, since no caller exists here for it.
+    """
+    caller = getattr(request, "user", None)
+    if request is None or not isinstance(caller, FhirCaller):
+        return
+    kwargs = getattr(view, "kwargs", None) or {}
+    match = request.resolver_match
+    services.fhir_access_record(
+        caller=caller,
+        action="export" if match is not None and "export" in (match.url_name or "") else "read",
+        resource_type=kwargs.get("resource_type") or (match.url_name if match else "") or "",
+        resource_id=next((str(v) for k, v in kwargs.items() if k != "resource_type"), ""),
+        outcome=AuditEvent.Outcome.DENIED,
+        path=request.path,
+        reason=str(getattr(exc, "detail", exc))[:200],
+    )
 
 
 class FhirView(APIView):

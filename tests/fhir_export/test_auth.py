@@ -248,6 +248,8 @@ def test_scopes_limit_the_types_a_token_reads(ehr_api, full_patient):
     denied = api.get("/fhir/Patient")
     assert denied.status_code == 403
     assert parsed(denied.content).issue[0].code == "forbidden"
+    event = AuditEvent.objects.get(outcome=AuditEvent.Outcome.DENIED)
+    assert (event.actor_label, event.action, event.resource_type) == ("Riverside EHR", "read", "fhir:Patient")
 
 
 def test_v1_read_scope_allows_read_and_search(ehr_api, full_patient):
@@ -264,16 +266,20 @@ def test_staff_token_reads_fhir_within_its_clinic(api_as, clinician, patient, ot
     assert api.get(f"/fhir/Patient/{other_patient.pk}").status_code == 404
 
 
-def test_patient_app_token_cannot_use_fhir(patient):
+def test_patient_app_token_cannot_use_fhir_and_the_attempt_is_audited(patient):
     response = bearer_client(enroll(patient)).get(f"/fhir/Patient/{patient.pk}")
 
     assert response.status_code == 403
+    event = AuditEvent.objects.get(outcome=AuditEvent.Outcome.DENIED)
+    assert (event.actor_id, event.patient_id, event.resource_type) == (patient.user_id, patient.pk, "fhir")
 
 
 def test_staff_cannot_start_a_bulk_export(api_as, clinician):
     response = api_as(clinician).get("/fhir/$export", HTTP_PREFER="respond-async")
 
     assert response.status_code == 403
+    event = AuditEvent.objects.get(outcome=AuditEvent.Outcome.DENIED)
+    assert (event.actor_id, event.action) == (clinician.pk, "export")
 
 
 # --- Registration -----------------------------------------------------------------------------------

@@ -320,6 +320,19 @@ def test_count_is_capped(ehr_api, entries, settings):
     assert len(bundle["entry"]) == 10
 
 
+@pytest.mark.parametrize("count", ["²", "-1", "1.5", "9" * 40])
+def test_a_count_that_is_not_plain_digits_is_a_400(ehr_api, entries, count):
+    response = ehr_api().get("/fhir/Observation", {"_count": count})
+
+    assert response.status_code == 400
+    assert valid(response.json())["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("group_id", ["clinic-²", "clinic-" + "9" * 30])
+def test_a_group_id_that_is_no_clinic_number_finds_nothing(ehr_api, clinic, group_id):
+    assert ehr_api().get("/fhir/Group", {"_id": group_id}).json()["total"] == 0
+
+
 def test_post_search_takes_a_form(ehr_api, entries, patient):
     from urllib.parse import urlencode
 
