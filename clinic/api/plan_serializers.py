@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from clinic import clinical_rules, plan_selectors, plan_services
-from clinic.api.fields import StrictSerializer, VocabularyField
+from clinic.api.fields import StrictIntegerField, StrictSerializer, VocabularyField
 from clinic.models import (
     BotulinumSession,
     Goal,
@@ -76,7 +76,7 @@ class DoseStepInput(StrictSerializer):
     dose_mg = serializers.DecimalField(
         max_digits=7, decimal_places=2, min_value=Decimal("0.01"), max_value=Decimal(10000)
     )
-    times_per_day = serializers.IntegerField(min_value=1, max_value=12)
+    times_per_day = StrictIntegerField(min_value=1, max_value=12)
     times_of_day = serializers.ListField(
         child=serializers.RegexField(CLOCK_TIME, error_messages={"invalid": "Use 24-hour HH:MM."}),
         required=False,
@@ -346,7 +346,7 @@ class InjectionSiteInput(StrictSerializer):
         max_value=Decimal(5000),
         help_text="In the product's own units; never converted between products.",
     )
-    points = serializers.IntegerField(min_value=1, max_value=20, required=False, default=1)
+    points = StrictIntegerField(min_value=1, max_value=20, required=False, default=1)
 
 
 class BotulinumSessionInput(StrictSerializer):
@@ -431,9 +431,9 @@ class ActivityInput(StrictSerializer):
     kind = VocabularyField(THERAPY_ACTIVITIES)
     body_region = VocabularyField(BODY_REGIONS, required=False, allow_blank=True, default="")
     instructions = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    sets = serializers.IntegerField(min_value=1, max_value=20, required=False, allow_null=True, default=None)
-    reps = serializers.IntegerField(min_value=1, max_value=100, required=False, allow_null=True, default=None)
-    minutes = serializers.IntegerField(
+    sets = StrictIntegerField(min_value=1, max_value=20, required=False, allow_null=True, default=None)
+    reps = StrictIntegerField(min_value=1, max_value=100, required=False, allow_null=True, default=None)
+    minutes = StrictIntegerField(
         min_value=1,
         max_value=180,
         required=False,
@@ -441,7 +441,7 @@ class ActivityInput(StrictSerializer):
         default=None,
         help_text="Minutes per session (10 to 20 are typical).",
     )
-    days_per_week = serializers.IntegerField(min_value=1, max_value=7)
+    days_per_week = StrictIntegerField(min_value=1, max_value=7)
 
     def validate(self, data: Any) -> Any:
         if not data.get("minutes") and not (data.get("sets") and data.get("reps")):
@@ -565,14 +565,14 @@ class GoalInput(StrictSerializer):
     levels = serializers.DictField(
         child=serializers.CharField(max_length=500), help_text='{"-2": ..., "-1": ..., "0": ..., "1": ..., "2": ...}'
     )
-    weight = serializers.IntegerField(min_value=1, max_value=100, required=False, default=1)
-    baseline_level = serializers.IntegerField(min_value=-2, max_value=2, help_text="Commonly -1.")
+    weight = StrictIntegerField(min_value=1, max_value=100, required=False, default=1)
+    baseline_level = StrictIntegerField(min_value=-2, max_value=2, help_text="Commonly -1.")
     set_on = serializers.DateField(required=False, help_text="Default: today.")
 
 
 class GoalRatingInput(StrictSerializer):
     rated_on = serializers.DateField(required=False, help_text="Default: today.")
-    level = serializers.IntegerField(min_value=-2, max_value=2)
+    level = StrictIntegerField(min_value=-2, max_value=2)
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 

@@ -199,6 +199,8 @@ def test_a_second_regimen_of_the_same_drug_is_refused_until_the_first_stops(pres
             "steps",
         ),
         ({"dose_mg": 10, "times_per_day": 3, "start_date": "2026-11-01", "patient": "x"}, "patient"),
+        ({"dose_mg": 10, "times_per_day": "3", "start_date": "2026-11-01"}, "times_per_day"),
+        ({"dose_mg": 10, "times_per_day": True, "start_date": "2026-11-01"}, "times_per_day"),
     ],
 )
 def test_bad_prescriptions_are_400_and_store_nothing(prescribe, body, field):
