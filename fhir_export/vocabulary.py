@@ -42,7 +42,7 @@ MEASURES = Vocabulary(
         _local("spasticity_nrs_median", "Median spasticity NRS of the period's entries"),
         _local("spasticity_nrs_max", "Worst spasticity NRS of the period's entries"),
         _local("spasms_total", "Spasms counted in the period"),
-        _local("spasms_per_day", "Spasms per day with diary entries"),
+        _local("spasms_per_day", "Spasms per day with a spasm count"),
     ],
     description=(
         "What the clinic service's Observations measure. A diary entry's relief components are "

@@ -282,7 +282,7 @@ def _figure(measure: str, value: float | int | None, unit: str | None = None) ->
 
 def trend_summary_observation(summary: TrendSummary, entry_ids: Sequence[UUID]) -> JSON:
     """A patient's diary over an ISO week or calendar month of their own days: entries and days,
-    severity (mean, median, worst; NRS 0-10), spasms (in all, per day with entries) and the mean
+    severity (mean, median, worst; NRS 0-10), spasms (in all, per day with a spasm count) and the mean
     of each impact domain (0-3) as components; how mean severity moved against the previous
     period as the interpretation; ``derivedFrom`` the diary entries it summarises. A period still
     running is ``preliminary``; its figures change as entries arrive.
