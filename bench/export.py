@@ -227,13 +227,12 @@ def bare_loop(database_url: str, clinic_id: int, path: Path) -> dict[str, float]
     started = time.perf_counter()
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     conninfo = database_url.replace("postgres://", "postgresql://", 1)
-    with (
-        psycopg.connect(conninfo) as conn,
-        conn.cursor(name="bare") as cursor,
-        path.open("wb", buffering=1 << 20) as out,
-    ):
-        set_json_loads(orjson.loads, conn)  # the same JSON decoder the export uses
+    with psycopg.connect(conninfo) as conn, path.open("wb", buffering=1 << 20) as out:
+        # The same JSON decoder the export uses: set on the connection before the cursor is made,
+        # since a cursor takes its copy of the connection's loaders when it is created.
+        set_json_loads(orjson.loads, conn)
         conn.execute("SET cursor_tuple_fraction = 1.0")  # and the same plan: every row is read
+        cursor = conn.cursor(name="bare")
         cursor.itersize = 2000
         cursor.execute(BARE_SQL, [clinic_id])
         for (
@@ -300,6 +299,7 @@ def bare_loop(database_url: str, clinic_id: int, path: Path) -> dict[str, float]
                 observation["component"] = components
             out.write(orjson.dumps(observation, option=orjson.OPT_APPEND_NEWLINE))
             written += 1
+        cursor.close()
     seconds = time.perf_counter() - started
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = cpu_after.ru_utime - cpu_before.ru_utime + cpu_after.ru_stime - cpu_before.ru_stime
