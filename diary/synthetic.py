@@ -36,7 +36,10 @@ DIAGNOSES = ["stroke", "multiple_sclerosis", "spinal_cord_injury", "cerebral_pal
 
 # When in the day spasms come, as weights for each local hour: mornings and evenings are worst.
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 5, 8, 8, 5, 3, 3, 3, 3, 3, 4, 4, 5, 6, 7, 6, 4, 2, 1]
-INJECTION_CYCLE_DAYS = 84  # the 12-week re-treatment interval of the toxin labels
+# Every 14 weeks: clinics re-inject every three to four months, no sooner than the labels' 12 weeks,
+# and a full lower-limb session (225 U) twice within onabotulinumtoxinA's 3-month window would
+# exceed its 400 U [BTX].
+INJECTION_CYCLE_DAYS = 98
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def _regions(rng: random.Random, profile: PatientProfile) -> list[str]:
 
 
 def injection_days(profile: PatientProfile, days: int) -> list[int]:
-    """Day numbers (from the diary's start) of the botulinum sessions, one every 12 weeks."""
+    """Day numbers (from the diary's start) of the botulinum sessions, one every 14 weeks."""
     if profile.treatment != "botulinum":
         return []
     first = (INJECTION_CYCLE_DAYS - profile.cycle_offset_days) % INJECTION_CYCLE_DAYS
