@@ -132,7 +132,7 @@ def period_condition(source: Source, value: str) -> Q:
     contained = starts("gte", r.start) & ~running & ends("lte", r.end)
     goes_on = running | ends("gt", r.end)  # the range after the search value meets the period
     began_before = starts("lt", r.start)  # the range before the search value meets the period
-    return {
+    condition = {
         "eq": contained,
         "ne": starts("lt", r.start) | running | ends("gt", r.end),
         "gt": goes_on,
@@ -142,6 +142,11 @@ def period_condition(source: Source, value: str) -> Q:
         "sa": starts("gte", r.end),
         "eb": ~running & ends("lte", r.start),
     }[r.prefix]
+    # A plan version superseded before it took effect was never in force on any day: it has no
+    # end (its resource says "stopped"), which would otherwise read as running for ever.
+    if any(f.name == "superseded_at" for f in source.model._meta.get_fields()):
+        condition &= Q(superseded_at__isnull=True)
+    return condition
 
 
 def date_condition(source: Source, path: str, value: str) -> Q:

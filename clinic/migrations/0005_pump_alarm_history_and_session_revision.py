@@ -1,46 +1,12 @@
 """Keep the pump's alarm volume as dated versions, and give sessions an ETag for voiding.
 
-Alarm volumes were overwritten in place; each reprogramming is in the audit trail with the old
-and new volume and the reason, so the history is rebuilt from it: the first volume from the
-implant day, then each change from the day it was made (in the patient's time zone).
+The history of the pumps already recorded is rebuilt in the next migration, on its own, so the
+tables altered here are not held locked while it reads the audit trail.
 """
-
-from zoneinfo import ZoneInfo
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
-
-
-def alarm_history_from_audit(apps, schema_editor):
-    ItbPump = apps.get_model("clinic", "ItbPump")
-    ItbAlarmSetting = apps.get_model("clinic", "ItbAlarmSetting")
-    AuditEvent = apps.get_model("clinic", "AuditEvent")
-    for pump in ItbPump.objects.select_related("patient").iterator():
-        changes = [
-            event
-            for event in AuditEvent.objects.filter(
-                resource_type="itb_pump", action="update", resource_id=str(pump.pk)
-            ).order_by("occurred_at")
-            if "alarm_ml" in event.detail
-        ]
-        first = changes[0].detail["alarm_ml"][0] if changes else pump.alarm_ml
-        previous = ItbAlarmSetting.objects.create(
-            pump=pump, effective_from=pump.implanted_on, alarm_ml=first, created_by_id=pump.created_by_id
-        )
-        zone = ZoneInfo(pump.patient.time_zone)
-        for event in changes:
-            day = max(event.occurred_at.astimezone(zone).date(), pump.implanted_on)
-            if day == previous.effective_from:  # changed again the same day: the later one stands
-                previous.superseded_at = event.occurred_at
-                previous.save(update_fields=["superseded_at"])
-            previous = ItbAlarmSetting.objects.create(
-                pump=pump,
-                effective_from=day,
-                alarm_ml=event.detail["alarm_ml"][1],
-                reason=event.detail.get("reason", ""),
-                created_by_id=event.actor_id or pump.created_by_id,
-            )
 
 
 class Migration(migrations.Migration):
@@ -97,5 +63,4 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(condition=models.Q(('superseded_at__isnull', True)), fields=('pump', 'effective_from'), name='itb_alarm_one_per_day'), models.CheckConstraint(condition=models.Q(('alarm_ml__gt', 0)), name='itb_alarm_positive')],
             },
         ),
-        migrations.RunPython(alarm_history_from_audit, migrations.RunPython.noop),
     ]

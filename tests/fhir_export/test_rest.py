@@ -554,6 +554,25 @@ def test_date_search_on_dose_periods_compares_ranges(ehr_api, doses, query, expe
     assert ids(bundle) == [named[n] for n in expected]
 
 
+@pytest.mark.parametrize("query", ["ge2030-01-01", "gt2026-12-31", "ne2026-09", "le2030-01-01", "sa2026-10-01"])
+def test_a_dose_cancelled_before_its_day_is_found_by_no_date(ehr_api, patient, doses, query):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from clinic.models import MedicationRegimen
+    from tests.factories import MedicationDoseFactory
+
+    regimen = MedicationRegimen.objects.get(patient=patient)
+    MedicationDoseFactory(
+        regimen=regimen, effective_from=date(2026, 11, 1), dose_mg=Decimal(15), superseded_at=timezone.now()
+    )
+
+    found = ids(ehr_api().get(f"/fhir/MedicationStatement?effective={query}").json())
+
+    assert set(found) <= set(doses)
+
+
 def test_an_unresolved_alert_is_found_by_any_later_date_and_a_resolved_one_is_not(ehr_api, patient):
     from diary.models import Alert
 

@@ -6,7 +6,7 @@ class Migration(migrations.Migration):
     FHIR export delivers every goal once, including those closed before goals kept a change time."""
 
     dependencies = [
-        ("clinic", "0005_pump_alarm_history_and_session_revision"),
+        ("clinic", "0006_pump_alarm_history_from_audit"),
     ]
 
     operations = [
