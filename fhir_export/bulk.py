@@ -205,11 +205,25 @@ def snapshot() -> Iterator[None]:
 
 
 def snapshot_time() -> datetime:
-    """The export's transactionTime, as the snapshot's first query: the moment PostgreSQL takes the
-    snapshot, so what changed before it is in the files and what changed after is left for the
-    next ``_since`` export (a time taken at kick-off lost the edits made while the job waited)."""
+    """The export's transactionTime, as the snapshot's first query: what changed up to it is in the
+    files, what changed after is left for the next ``_since`` export.
+
+    Not quite the moment the snapshot is taken: a row is stamped (``updated_at``, the web
+    server's clock) before its transaction commits, so a write in flight then may carry an
+    earlier time yet be invisible to the snapshot, and a ``_since`` export from that moment would
+    never deliver it. So the time is no later than the start of any other transaction still
+    open, and ``FHIR_EXPORT_SINCE_OVERLAP_SECONDS`` earlier than the snapshot (a statement
+    stamped just before it began, or a web server's clock a little ahead). What changed in that
+    overlap comes in the next export: delivered twice at most, never lost.
+    """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT statement_timestamp()")
+        cursor.execute(
+            "SELECT LEAST(statement_timestamp() - make_interval(secs => %s), ("
+            "  SELECT min(xact_start) FROM pg_stat_activity"
+            "  WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+            "))",
+            [settings.FHIR_EXPORT_SINCE_OVERLAP_SECONDS],
+        )
         (moment,) = cursor.fetchone()
     return moment
 

@@ -478,22 +478,45 @@ def test_files_are_refused_once_expired_even_before_the_sweep(ehr_api, patient, 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_on_postgresql_takes_the_transaction_time_in_its_own_snapshot(ehr_api, patient, kickoff):
+def test_a_worker_on_postgresql_takes_the_transaction_time_in_its_own_snapshot(ehr_api, patient, kickoff, settings):
     entry = diary_entry(patient)
     api = ehr_api()
     status_url = path_of(kickoff(api, "/fhir/$export?_type=Observation", run=False)["Content-Location"])
     # Committed kick-offs run at once here (eager Celery); make the job wait for a worker again.
     ExportFile.objects.all().delete()
     ExportJob.objects.update(status=ExportJob.Status.ACCEPTED, attempt=0, transaction_time=None, expires_at=None)
-    entry.severity = 1
-    entry.save()  # committed while the export waits for a worker
+    # Corrected while the export waits for a worker, longer ago than the overlap.
+    waited = timedelta(seconds=settings.FHIR_EXPORT_SINCE_OVERLAP_SECONDS + 5)
+    with time_machine.travel(timezone.now() - waited):
+        entry.severity = 1
+        entry.save()
     job = ExportJob.objects.get()
 
     assert bulk.uses_snapshot()  # outside any transaction, as a worker runs
     assert bulk.export_run(job_id=job.pk) == "completed"
 
     job.refresh_from_db()
-    assert job.transaction_time > job.created_at
+    assert job.transaction_time > DiaryEntry.objects.get().updated_at
     manifest = api.get(status_url).json()
     (exported,) = download(api, manifest)["Observation"]
     assert exported["valueInteger"] == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_transaction_time_is_no_later_than_a_write_still_in_flight(ehr_api, patient, kickoff):
+    import psycopg
+
+    api = ehr_api()
+    kickoff(api, "/fhir/$export?_type=Observation", run=False)
+    ExportJob.objects.update(status=ExportJob.Status.ACCEPTED, attempt=0, transaction_time=None, expires_at=None)
+    database = connection.settings_dict
+    params = {"dbname": database["NAME"], "host": database["HOST"], "port": database["PORT"], "user": database["USER"]}
+    with psycopg.connect(**params) as writer:  # a request that stamped a row and has not committed
+        writer.execute("SELECT 1")
+        (began,) = writer.execute("SELECT xact_start FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()
+
+        assert bulk.export_run(job_id=ExportJob.objects.get().pk) == "completed"
+
+        writer.rollback()
+    assert ExportJob.objects.get().transaction_time <= began
