@@ -21,7 +21,7 @@ from clinic.api import plan_serializers as s
 from clinic.api.conditional import if_match_number
 from clinic.api.fields import validated
 from clinic.api.pagination import PeoplePagination
-from clinic.audit import audit_record
+from clinic.audit import audit_denied, audit_record
 from clinic.authentication import caller
 from clinic.models import Patient
 from clinic.permissions import IsStaffOrPatient
@@ -63,12 +63,6 @@ class PlanView(APIView):
 
     def patient(self, request: Request, patient_id: str) -> Patient:
         return selectors.patient_get_for_user(caller(request), patient_id, resource_type=self.resource_type)
-
-    def item(self, queryset: QuerySet[Any], item_id: str) -> Any:
-        item = queryset.filter(pk=item_id).first()
-        if item is None:
-            raise Http404("No such plan item.")
-        return item
 
     def audit_read(self, request: Request, patient: Patient, resource_id: object = "", **detail: Any) -> None:
         audit_record(
@@ -114,7 +108,12 @@ class PlanItems(PlanView):
 
     def lookup(self, request: Request, patient_id: str, item_id: str) -> tuple[Patient, Any]:
         patient = self.patient(request, patient_id)
-        return patient, self.item(self.items_of(patient), item_id)
+        item = self.items_of(patient).filter(pk=item_id).first()
+        if item is None:  # another patient's item under this one's URL, or none at all
+            raise audit_denied(
+                actor=caller(request), resource_type=self.resource_type, resource_id=item_id, what="plan item"
+            )
+        return patient, item
 
     def refreshed(self, change: plan_services.PlanChange) -> plan_services.PlanChange:
         """The change, with its item read again as ``output`` shows it."""

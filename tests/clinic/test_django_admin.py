@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
@@ -78,6 +79,13 @@ def clinic_admin(admin_user: User) -> User:
 @pytest.fixture
 def operator(db) -> User:
     return User.objects.create_superuser(username="operator", password=PASSWORD)
+
+
+def test_every_model_of_the_service_is_in_the_admin():
+    ours = {"clinic", "diary", "fhir_export"}
+    missing = [m for m in apps.get_models() if m._meta.app_label in ours and m not in admin.site._registry]
+
+    assert missing == []
 
 
 def test_every_model_has_a_working_list_and_page_for_operators(operator, patient, other_patient):

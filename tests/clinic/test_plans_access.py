@@ -28,6 +28,7 @@ from tests.factories import (
     MedicationRegimenFactory,
     OrthoticPlanFactory,
     OrthoticPlanVersionFactory,
+    PatientFactory,
     TherapyActivityFactory,
     TherapyPlanFactory,
     TherapyPlanVersionFactory,
@@ -192,3 +193,16 @@ def test_another_patients_token_gets_404_for_the_plan_of_the_day_and_scores(othe
     assert send(other_patient_api, patient, "get", "care-plan").status_code == 404
     assert send(other_patient_api, patient, "get", "goals/t-scores").status_code == 404
     assert send(other_patient_api, patient, "get", "itb-pump").status_code == 404
+
+
+@pytest.mark.parametrize("family", [f for f, (_, listed) in FAMILIES.items() if listed])
+@time_machine.travel(TODAY, tick=False)
+def test_another_patients_item_under_this_patients_url_is_404_and_audited(api_as, clinician, patient, family):
+    make, _ = FAMILIES[family]
+    item_path, _, _ = make(PatientFactory(clinic=patient.clinic))
+
+    response = send(api_as(clinician), patient, "get", item_path)
+
+    assert response.status_code == 404
+    item_id = item_path.rsplit("/", 1)[1]
+    assert AuditEvent.objects.filter(outcome="denied", actor=clinician, resource_id=item_id).count() == 1
