@@ -6,14 +6,12 @@ Querysets prefetch what their shapes need, so a list costs a fixed number of que
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 
 from clinic import clinical_rules
 from clinic.models import (
@@ -31,11 +29,6 @@ from clinic.models import (
     TherapyPlan,
     TherapyPlanVersion,
 )
-
-
-def patient_today(patient: Patient, now: datetime | None = None) -> date:
-    """Today where the patient lives: plan versions take effect on the patient's calendar day."""
-    return (now or timezone.now()).astimezone(ZoneInfo(patient.time_zone)).date()
 
 
 class Dated(Protocol):

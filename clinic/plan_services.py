@@ -24,7 +24,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinic import clinical_rules, plan_selectors
+from clinic import clinical_rules, patient_time, plan_selectors
 from clinic.audit import audit_record
 from clinic.clinical_rules import plain
 from clinic.models import (
@@ -231,7 +231,7 @@ def medication_start(
     """Prescribe a drug: one dose, or titration steps that each take effect on their date."""
     require(actor, PRESCRIBERS, "prescribe", patient)
     Patient.objects.select_for_update().get(pk=patient.pk)  # one regimen per drug, even when racing
-    today = plan_selectors.patient_today(patient)
+    today = patient_time.patient_today(patient)
     breaches = _check_steps(drug, steps, today)
     _check_one_regimen_per_drug(patient, drug, steps[0].effective_from, "drug")
     _check_override(breaches, override_reason, actor)
@@ -269,7 +269,7 @@ def medication_change(
     patient = Patient.objects.select_for_update().get(pk=regimen.patient_id)  # as medication_start
     regimen = _locked(regimen, expected_revision)
     _require_reason(reason)
-    today = plan_selectors.patient_today(patient)
+    today = patient_time.patient_today(patient)
     breaches = _check_steps(regimen.drug, steps, today)
     _check_one_regimen_per_drug(patient, regimen.drug, steps[0].effective_from, "start_date", exclude=regimen)
     _check_override(breaches, override_reason, actor)
@@ -308,6 +308,7 @@ def _check_concentration(concentration: int) -> None:
 
 
 def _check_fill(pump: ItbPump, volume_ml: Decimal, alarm_ml: Decimal, field_name: str) -> None:
+    """A fill (at implant or a refill) fits the reservoir and leaves the pump above its alarm volume."""
     if volume_ml > pump.reservoir_ml:
         raise ValidationError({field_name: [f"The reservoir holds {pump.reservoir_ml} mL."]})
     if volume_ml <= alarm_ml:
@@ -333,7 +334,7 @@ def itb_pump_implant(
     implanted with, which is its first refill: the reservoir projection starts from the implant."""
     require(actor, PRESCRIBERS, "record a pump", patient)
     Patient.objects.select_for_update().get(pk=patient.pk)
-    _check_date("implanted_on", implanted_on, plan_selectors.patient_today(patient), future_ok=False)
+    _check_date("implanted_on", implanted_on, patient_time.patient_today(patient), future_ok=False)
     _check_concentration(concentration_mcg_per_ml)
     if alarm_ml >= reservoir_ml:
         raise ValidationError({"alarm_ml": ["The alarm volume must be below the reservoir volume."]})
@@ -404,7 +405,7 @@ def itb_dose_change(
     require(actor, PRESCRIBERS, "change a pump dose", pump.patient)
     pump = _locked(pump, expected_revision)
     _require_reason(reason)
-    today = plan_selectors.patient_today(pump.patient)
+    today = patient_time.patient_today(pump.patient)
     _check_date("effective_from", effective_from, today)
     if not pump.is_active_on(effective_from):
         raise ValidationError({"effective_from": ["The pump is not implanted on that day."]})
@@ -461,12 +462,11 @@ def itb_refill_record(
     """Record a refill: the projection restarts from it, and a new reminder cycle begins."""
     require(actor, REFILLERS, "record a refill", pump.patient)
     pump = _locked(pump, expected_revision)
-    _check_date("refilled_on", refilled_on, plan_selectors.patient_today(pump.patient), future_ok=False)
+    _check_date("refilled_on", refilled_on, patient_time.patient_today(pump.patient), future_ok=False)
     _check_concentration(concentration_mcg_per_ml)
     if not pump.is_active_on(refilled_on):
         raise ValidationError({"refilled_on": ["The pump is not implanted on that day."]})
-    if volume_ml > pump.reservoir_ml:
-        raise ValidationError({"volume_ml": [f"The reservoir holds {pump.reservoir_ml} mL."]})
+    _check_fill(pump, volume_ml, plan_selectors.alarm_ml_on(pump, refilled_on), "volume_ml")
     last = pump.refills.order_by("-refilled_on").first()
     if last is not None and refilled_on < last.refilled_on:
         raise ValidationError({"refilled_on": [f"The last refill was on {last.refilled_on}."]})
@@ -513,7 +513,7 @@ def itb_pump_update(
     require(actor, PRESCRIBERS, "reprogram a pump", pump.patient)
     pump = _locked(pump, expected_revision)
     _require_reason(reason)
-    today = plan_selectors.patient_today(pump.patient)
+    today = patient_time.patient_today(pump.patient)
     effective_from = effective_from or today
     _check_date("effective_from", effective_from, today, future_ok=False)
     if not pump.is_active_on(effective_from):
@@ -551,7 +551,7 @@ def itb_pump_explant(
     require(actor, PRESCRIBERS, "record an explant", pump.patient)
     pump = _locked(pump, expected_revision)
     _require_reason(reason)
-    _check_date("explanted_on", explanted_on, plan_selectors.patient_today(pump.patient), future_ok=False)
+    _check_date("explanted_on", explanted_on, patient_time.patient_today(pump.patient), future_ok=False)
     if pump.explanted_on is not None or explanted_on < pump.implanted_on:
         raise ValidationError({"explanted_on": ["The pump is already explanted, or this is before its implant."]})
     pump.explanted_on = explanted_on
@@ -591,7 +591,7 @@ def botulinum_session_record(
     unless the injecting clinician records an override reason."""
     require(actor, PRESCRIBERS, "record an injection session", patient)
     Patient.objects.select_for_update().get(pk=patient.pk)  # interval checks see every other session
-    _check_date("injected_on", injected_on, plan_selectors.patient_today(patient), future_ok=False)
+    _check_date("injected_on", injected_on, patient_time.patient_today(patient), future_ok=False)
     if not injections:
         raise ValidationError({"sites": ["Give at least one injection site."]})
     places = [(i.muscle, i.side) for i in injections]
@@ -717,7 +717,7 @@ def therapy_plan_create(
 ) -> PlanChange:
     """Write a physical or occupational therapy plan."""
     require(actor, THERAPY_WRITERS, "write therapy plans", patient)
-    _check_date("effective_from", effective_from, plan_selectors.patient_today(patient))
+    _check_date("effective_from", effective_from, patient_time.patient_today(patient))
     plan = TherapyPlan.objects.create(patient=patient, discipline=discipline, title=title, created_by=actor)
     _add_therapy_version(plan, effective_from, activities, actor=actor, reason=reason)
     audit_record(
@@ -746,7 +746,7 @@ def therapy_plan_change(
     require(actor, THERAPY_WRITERS, "change therapy plans", plan.patient)
     plan = _locked(plan, expected_revision)
     _require_reason(reason)
-    today = plan_selectors.patient_today(plan.patient)
+    today = patient_time.patient_today(plan.patient)
     _check_date("effective_from", effective_from, today)
     _supersede_from(plan.versions.all(), effective_from, today)
     _add_therapy_version(plan, effective_from, activities, actor=actor, reason=reason)
@@ -798,7 +798,7 @@ def orthotic_plan_create(
 ) -> PlanChange:
     """Prescribe an orthosis, splint or serial cast and how to wear it."""
     require(actor, THERAPY_WRITERS, "write orthotic plans", patient)
-    _check_date("effective_from", effective_from, plan_selectors.patient_today(patient))
+    _check_date("effective_from", effective_from, patient_time.patient_today(patient))
     plan = OrthoticPlan.objects.create(patient=patient, device=device, side=side, created_by=actor)
     _add_orthotic_version(plan, effective_from, wear, actor=actor, reason=reason)
     audit_record(actor=actor, patient=patient, action="create", resource_type="orthotic_plan", resource_id=plan.pk)
@@ -820,7 +820,7 @@ def orthotic_plan_change(
     require(actor, THERAPY_WRITERS, "change orthotic plans", plan.patient)
     plan = _locked(plan, expected_revision)
     _require_reason(reason)
-    today = plan_selectors.patient_today(plan.patient)
+    today = patient_time.patient_today(plan.patient)
     _check_date("effective_from", effective_from, today)
     _supersede_from(plan.versions.all(), effective_from, today)
     _add_orthotic_version(plan, effective_from, wear, actor=actor, reason=reason)
@@ -856,7 +856,7 @@ def plan_stop(
     require(actor, writers, "end this", item.patient)
     item = _locked(item, expected_revision)
     _require_reason(reason)
-    today = plan_selectors.patient_today(item.patient)
+    today = patient_time.patient_today(item.patient)
     _check_date("effective_from", effective_from, today)
     versions = version_model.objects.filter(**{_item_field(version_model): item})
     _supersede_from(versions, effective_from, today)
@@ -906,7 +906,7 @@ def goal_create(
 ) -> PlanChange:
     """Set a goal in the patient's words with what each attainment level means [TS]."""
     require(actor, GOAL_WRITERS, "set goals", patient)
-    _check_date("set_on", set_on, plan_selectors.patient_today(patient), future_ok=False)
+    _check_date("set_on", set_on, patient_time.patient_today(patient), future_ok=False)
     if sorted(levels) != sorted(GAS_LEVELS) or not all(text.strip() for text in levels.values()):
         raise ValidationError({"levels": ["Describe each of the five levels -2, -1, 0, 1 and 2."]})
     if baseline_level not in (-2, -1, 0, 1, 2):
@@ -932,7 +932,7 @@ def goal_rate(
     """Record the level reached on a day; one rating per goal and day."""
     require(actor, GOAL_WRITERS, "rate goals", goal.patient)
     goal = _locked(goal, expected_revision)
-    _check_date("rated_on", rated_on, plan_selectors.patient_today(goal.patient), future_ok=False)
+    _check_date("rated_on", rated_on, patient_time.patient_today(goal.patient), future_ok=False)
     if rated_on < goal.set_on:
         raise ValidationError({"rated_on": [f"The goal was set on {goal.set_on}."]})
     if goal.ratings.filter(rated_on=rated_on).exists():

@@ -13,7 +13,7 @@ from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from clinic import plan_selectors
+from clinic import patient_time, plan_selectors
 from clinic.audit import audit_record
 from clinic.models import AuditEvent, ItbRefill, Patient, User
 from config.celery_app import enqueue_on_commit
@@ -254,7 +254,7 @@ def raise_pump_refill_reminders(*, now: datetime | None = None) -> int:
         open_reminders.setdefault(cycle, []).append(reminder)
     raised = 0
     for pump in plan_selectors.active_pumps_with_refills(timezone.localdate(now)):
-        today = plan_selectors.patient_today(pump.patient, now)
+        today = patient_time.patient_today(pump.patient, now)
         status = plan_selectors.pump_status(pump, today)
         alarm_on, due_on, refill = status.projected_alarm_date, status.refill_due_date, status.last_refill
         if refill is None or alarm_on is None or due_on is None:

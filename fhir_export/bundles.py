@@ -25,8 +25,8 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from clinic.models import Goal, GoalRating, Patient
+from clinic.patient_time import local_today
 from diary.models import AdherenceLog, DiaryEntry, TrendSummary
-from diary.trends.compute import local_today
 from fhir_export.mapping.common import JSON, instant
 from fhir_export.mapping.patient import patient_resource
 from fhir_export.models import ObservationBundle, SweepMark

@@ -21,9 +21,10 @@ import orjson
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from clinic.api.fields import WHOLE_NUMBER
 from fhir_export.dates import DateSearchError, date_condition
 from fhir_export.mapping.common import mrn_system
-from fhir_export.sources import WHOLE_NUMBER, Codes, Source, primary_key, source_for_id, sources_of
+from fhir_export.sources import Codes, Source, primary_key, source_for_id, sources_of
 
 
 class SearchError(Exception):

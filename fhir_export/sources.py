@@ -9,7 +9,6 @@ One row is one resource everywhere: plan items map one resource per version (the
 need the item's other versions, which are prefetched).
 """
 
-import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +20,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import DateField, DateTimeField, Exists, Model, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import BaseExpression
 
+from clinic.api.fields import WHOLE_NUMBER
 from clinic.models import (
     BotulinumSession,
     Clinic,
@@ -70,8 +70,6 @@ from fhir_export.vocabulary import (
 Coding = tuple[str, str]  # (system URL, code)
 # Integer primary keys are 64-bit in every table (DEFAULT_AUTO_FIELD): a longer number names nothing.
 MAX_INT_PK = 2**63 - 1
-# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
-WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
@@ -343,7 +341,7 @@ def _groups(rows: Sequence[Clinic], today: date) -> list[JSON]:
 
 def _group_id_filter(resource_id: str) -> Q | None:
     number = resource_id.removeprefix("clinic-")
-    if number == resource_id or not WHOLE_NUMBER.fullmatch(number) or int(number) > MAX_INT_PK:
+    if number == resource_id or not WHOLE_NUMBER.fullmatch(number):
         return None
     return Q(pk=int(number))
 

@@ -1,14 +1,10 @@
 """``If-Match`` on the API's versioned rows (diary entries, plan items): their ETag is a number."""
 
-import re
-
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions
 from rest_framework.request import Request
 
-# ASCII digits only (str.isdigit() also takes "²", which int() refuses), and few enough that
-# int() never meets Python's limit on long numbers.
-ETAG_NUMBER = re.compile(r"[0-9]{1,18}")
+from clinic.api.fields import WHOLE_NUMBER
 
 
 def if_match_number(request: Request, what: str) -> int | None:
@@ -17,7 +13,7 @@ def if_match_number(request: Request, what: str) -> int | None:
     if not header or header.strip() == "*":
         return None
     tag = header.strip().removeprefix("W/").strip('"')
-    if not ETAG_NUMBER.fullmatch(tag):
+    if not WHOLE_NUMBER.fullmatch(tag):
         raise exceptions.ValidationError({"If-Match": [f'Send the ETag of the {what}, e.g. "3".']})
     return int(tag)
 

@@ -1,5 +1,6 @@
 """Serializer building blocks shared by the apps' APIs."""
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -7,6 +8,11 @@ from typing import Any
 from rest_framework import serializers
 
 from clinic.vocabulary import Vocabulary
+
+# A whole number as a client writes one in a header, a query or a path: ASCII digits only
+# (str.isdigit() also takes "²", which int() refuses), and at most 18, so it always fits in a
+# 64-bit primary key and int() never meets Python's limit on long numbers.
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 def api_datetime(value: datetime | None) -> str | None:

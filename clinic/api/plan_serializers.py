@@ -9,7 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from clinic import clinical_rules, plan_selectors, plan_services
+from clinic import clinical_rules, patient_time, plan_selectors, plan_services
 from clinic.api.fields import StrictIntegerField, StrictSerializer, VocabularyField
 from clinic.models import (
     BotulinumSession,
@@ -46,7 +46,7 @@ CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 def today_of(item: Any) -> date:
     """Today where the item's patient lives (the plan selectors load the patient with the item)."""
-    return plan_selectors.patient_today(item.patient)
+    return patient_time.patient_today(item.patient)
 
 
 def optional_reason() -> serializers.CharField:

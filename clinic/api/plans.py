@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinic import plan_selectors, plan_services, selectors
+from clinic import patient_time, plan_selectors, plan_services, selectors
 from clinic.api import plan_serializers as s
 from clinic.api.conditional import if_match_number
 from clinic.api.fields import validated
@@ -143,7 +143,7 @@ class PlanStop(PlanItems):
             plan_services.plan_stop,
             actor=caller(request),
             item=item,
-            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
+            effective_from=data.get("effective_from", patient_time.patient_today(patient)),
             reason=data["reason"],
             expected_revision=expected_revision(request),
         )
@@ -226,7 +226,7 @@ class ItbPumpView(PlanView):
     def current_pump(self, patient: Patient) -> Any:
         """The implanted pump, or the most recent one; 404 if the patient never had one."""
         pumps = list(plan_selectors.itb_pumps_of(patient))
-        today = plan_selectors.patient_today(patient)
+        today = patient_time.patient_today(patient)
         pump = next((p for p in pumps if p.is_active_on(today)), pumps[0] if pumps else None)
         if pump is None:
             raise Http404("This patient has no intrathecal baclofen pump on record.")
@@ -285,7 +285,7 @@ class ItbDoses(ItbPumpView):
             plan_services.itb_dose_change,
             actor=caller(request),
             pump=self.current_pump(patient),
-            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
+            effective_from=data.get("effective_from", patient_time.patient_today(patient)),
             daily_dose_mcg=data["daily_dose_mcg"],
             reason=data["reason"],
             expected_revision=expected_revision(request),
@@ -301,7 +301,7 @@ class ItbRefills(ItbPumpView):
         """Record a refill (nurses and clinicians); the projection restarts from it. ``If-Match`` as for changes."""
         patient = self.patient(request, patient_id)
         data = validated(s.ItbRefillInput, request.data)
-        data.setdefault("refilled_on", plan_selectors.patient_today(patient))
+        data.setdefault("refilled_on", patient_time.patient_today(patient))
         change = self.run(
             plan_services.itb_refill_record,
             actor=caller(request),
@@ -420,7 +420,7 @@ class TherapyPlans(TherapyViews):
             patient=patient,
             discipline=data["discipline"],
             title=data["title"],
-            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
+            effective_from=data.get("effective_from", patient_time.patient_today(patient)),
             activities=data["activities"],
             reason=data["reason"],
         )
@@ -444,7 +444,7 @@ class TherapyPlanVersions(TherapyViews):
             plan_services.therapy_plan_change,
             actor=caller(request),
             plan=plan,
-            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
+            effective_from=data.get("effective_from", patient_time.patient_today(patient)),
             activities=data["activities"],
             reason=data["reason"],
             expected_revision=expected_revision(request),
@@ -481,7 +481,7 @@ class OrthoticPlans(OrthoticViews):
             patient=patient,
             device=data["device"],
             side=data["side"],
-            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
+            effective_from=data.get("effective_from", patient_time.patient_today(patient)),
             wear=data["wear"],
             reason=data["reason"],
         )
@@ -505,7 +505,7 @@ class OrthoticPlanVersions(OrthoticViews):
             plan_services.orthotic_plan_change,
             actor=caller(request),
             plan=plan,
-            effective_from=data.get("effective_from", plan_selectors.patient_today(patient)),
+            effective_from=data.get("effective_from", patient_time.patient_today(patient)),
             wear=data["wear"],
             reason=data["reason"],
             expected_revision=expected_revision(request),
@@ -538,7 +538,7 @@ class Goals(GoalViews):
         """Set a goal in the patient's words with its five levels (clinicians and therapists)."""
         patient = self.patient(request, patient_id)
         data = validated(s.GoalInput, request.data)
-        data.setdefault("set_on", plan_selectors.patient_today(patient))
+        data.setdefault("set_on", patient_time.patient_today(patient))
         change = plan_services.goal_create(actor=caller(request), patient=patient, **data)
         return self.answer(self.output, self.refreshed(change), created=True)
 
@@ -556,7 +556,7 @@ class GoalRatings(GoalViews):
         """Rate the level reached (-2..+2) on a day."""
         patient, goal = self.lookup(request, patient_id, item_id)
         data = validated(s.GoalRatingInput, request.data)
-        data.setdefault("rated_on", plan_selectors.patient_today(patient))
+        data.setdefault("rated_on", patient_time.patient_today(patient))
         change = self.run(
             plan_services.goal_rate,
             actor=caller(request),
@@ -580,7 +580,7 @@ class GoalClose(GoalViews):
             actor=caller(request),
             goal=goal,
             status=data["status"],
-            closed_on=data.get("closed_on", plan_selectors.patient_today(patient)),
+            closed_on=data.get("closed_on", patient_time.patient_today(patient)),
             expected_revision=expected_revision(request),
         )
         return self.answer(self.output, self.refreshed(change))
@@ -611,7 +611,7 @@ class CarePlanToday(PlanView):
     def get(self, request: Request, patient_id: str) -> Response:
         """What the patient does on a day: doses and times, exercises, splints, pump, next injection."""
         patient = self.patient(request, patient_id)
-        on = validated(s.DayQuery, request.query_params).get("on") or plan_selectors.patient_today(patient)
+        on = validated(s.DayQuery, request.query_params).get("on") or patient_time.patient_today(patient)
         plan = plan_selectors.current_care_plan(patient, on)
         self.audit_read(request, patient, on=on.isoformat())
         return Response(s.CarePlanTodayOutput(plan).data)

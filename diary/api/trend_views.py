@@ -21,12 +21,12 @@ from clinic.api.pagination import NewestFirstPagination, PeoplePagination
 from clinic.audit import audit_list_read, audit_record
 from clinic.authentication import caller
 from clinic.models import Patient
+from clinic.patient_time import local_today
 from clinic.permissions import IsClinicStaff, IsStaffOrPatient
 from diary.api import trend_serializers as s
 from diary.models import TrendEventComparison, TrendSummary
 from diary.trends import charts
 from diary.trends import selectors as trend_selectors
-from diary.trends.compute import local_today
 
 
 class PatientTrendList(generics.ListAPIView):

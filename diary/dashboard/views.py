@@ -21,12 +21,12 @@ from django.views.decorators.http import require_GET, require_POST
 from clinic import selectors as clinic_selectors
 from clinic.audit import audit_denied, audit_list_read, audit_record
 from clinic.models import Patient, User
+from clinic.patient_time import local_today
 from diary import selectors, services
 from diary.dashboard.selectors import current_plan
 from diary.models import Direction, TrendSummary
 from diary.trends import charts
 from diary.trends import selectors as trend_selectors
-from diary.trends.compute import local_today
 
 LOGIN_URL = "dashboard:login"
 

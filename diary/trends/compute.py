@@ -13,9 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 from django.conf import settings
@@ -23,6 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from clinic.models import Patient
+from clinic.patient_time import local_today
 from diary.models import TrendEventComparison, TrendSummary
 from diary.trends import adherence, events, sql
 from diary.trends.figures import (
@@ -83,16 +82,6 @@ NO_PLANS = adherence.PatientPlans()
 # Part of every period's inputs digest: change it when the figures' code changes, so the next
 # nightly run reshapes and rewrites every summary instead of keeping figures of the old code.
 FIGURES_VERSION = 2
-
-
-@cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def local_today(time_zone: str, now: datetime | None = None) -> date:
-    """The patient's calendar day now, in the time zone of their record."""
-    return (now or timezone.now()).astimezone(_zone(time_zone)).date()
 
 
 def _json(value: Any) -> tuple[str, str]:

@@ -27,9 +27,9 @@ from django.db.models import (
 from django.utils import timezone
 
 from clinic.models import AccessToken, BotulinumSession, EnrollmentCode, ItbDose, MedicationDose, Patient, User
+from clinic.patient_time import local_today
 from diary.models import Alert, DiaryEntry, Direction, TrendEventComparison, TrendSummary
 from diary.selectors import PRIORITY_RANK
-from diary.trends.compute import local_today
 from diary.trends.events import dose_text
 from diary.trends.figures import plain
 

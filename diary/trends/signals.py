@@ -16,10 +16,10 @@ from django.db import transaction
 
 from clinic.audit import audit_record
 from clinic.models import Patient
+from clinic.patient_time import local_today
 from config.celery_app import enqueue_on_commit
 from diary.models import Alert, Direction, TrendEventComparison, TrendSummary
 from diary.trends import events, sql
-from diary.trends.compute import local_today
 from diary.trends.selectors import patients_for_signals
 
 

@@ -203,6 +203,7 @@ def test_booked_refill_after_the_projected_alarm_is_flagged(api_as, nurse, patie
         ({"volume_ml": 25, "concentration_mcg_per_ml": 2000}, "volume_ml"),
         ({"volume_ml": 20, "concentration_mcg_per_ml": 1500}, "concentration_mcg_per_ml"),
         ({"volume_ml": -1, "concentration_mcg_per_ml": 2000}, "volume_ml"),
+        ({"volume_ml": 2, "concentration_mcg_per_ml": 2000}, "volume_ml"),  # at the 2 mL alarm volume
         ({"volume_ml": 20, "concentration_mcg_per_ml": 2000, "refilled_on": "2026-09-01"}, "refilled_on"),
         (
             {"volume_ml": 20, "concentration_mcg_per_ml": 2000, "next_refill_booked_on": "2026-11-01"},

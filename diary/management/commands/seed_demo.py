@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from clinic import clinical_rules, plan_selectors, plan_services
+from clinic import clinical_rules, patient_time, plan_services
 from clinic import services as clinic_services
 from clinic.models import Clinic, ItbPump, MedicationRegimen, Patient, User
 from diary import services, synthetic
@@ -104,7 +104,7 @@ class Command(BaseCommand):
 
     def record_plan(self, plan: synthetic.CarePlan, patient: Patient, staff: dict[str, User], start: date) -> None:
         """Record the plan history in date order, as the clinic would have, through the services."""
-        today = plan_selectors.patient_today(patient)
+        today = patient_time.patient_today(patient)
         clinician, nurse, therapist = staff[User.Role.CLINICIAN], staff[User.Role.NURSE], staff[User.Role.THERAPIST]
 
         def on(day: int) -> date:
