@@ -238,7 +238,7 @@ FHIR_EXPORT_MAX_ATTEMPTS = env.int("FHIR_EXPORT_MAX_ATTEMPTS", default=3)
 # An export task renews its lease while it writes; a lease this old means its worker died.
 FHIR_EXPORT_LEASE_SECONDS = env.int("FHIR_EXPORT_LEASE_SECONDS", default=120)
 # How far transactionTime stays behind the export's snapshot (fhir_export.bulk.snapshot_time).
-FHIR_EXPORT_SINCE_OVERLAP_SECONDS = env.int("FHIR_EXPORT_SINCE_OVERLAP_SECONDS", default=5)
+FHIR_EXPORT_SINCE_OVERLAP_SECONDS = env.int("FHIR_EXPORT_SINCE_OVERLAP_SECONDS", default=2)
 # Below the broker's visibility timeout, so a task is never redelivered while it still runs.
 FHIR_EXPORT_TIME_LIMIT_SECONDS = env.int("FHIR_EXPORT_TIME_LIMIT_SECONDS", default=3000)
 # Observation bundles are rebuilt once changes have been quiet for this long.

@@ -211,16 +211,18 @@ def snapshot_time() -> datetime:
     Not quite the moment the snapshot is taken: a row is stamped (``updated_at``, the web
     server's clock) before its transaction commits, so a write in flight then may carry an
     earlier time yet be invisible to the snapshot, and a ``_since`` export from that moment would
-    never deliver it. So the time is no later than the start of any other transaction still
-    open, and ``FHIR_EXPORT_SINCE_OVERLAP_SECONDS`` earlier than the snapshot (a statement
-    stamped just before it began, or a web server's clock a little ahead). What changed in that
-    overlap comes in the next export: delivered twice at most, never lost.
+    never deliver it. So the time is no later than the start of any other transaction that has
+    written and not yet committed (read-only ones, such as other exports, hold nothing back),
+    and ``FHIR_EXPORT_SINCE_OVERLAP_SECONDS`` earlier than the snapshot, for a row stamped an
+    instant before its statement reached the database or by a web server whose clock runs a
+    little ahead. What changed in that overlap comes in the next export: delivered twice at
+    most, never lost.
     """
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT LEAST(statement_timestamp() - make_interval(secs => %s), ("
             "  SELECT min(xact_start) FROM pg_stat_activity"
-            "  WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+            "  WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
             "))",
             [settings.FHIR_EXPORT_SINCE_OVERLAP_SECONDS],
         )

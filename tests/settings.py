@@ -15,3 +15,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 # The tests' webhook receivers (pytest-httpserver) listen on http://localhost.
 ALERT_WEBHOOK_ALLOW_PRIVATE = True
+# Tests write rows and export them within the same second; the overlap is tested on its own.
+FHIR_EXPORT_SINCE_OVERLAP_SECONDS = 0

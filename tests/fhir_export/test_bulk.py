@@ -513,10 +513,25 @@ def test_the_transaction_time_is_no_later_than_a_write_still_in_flight(ehr_api, 
     database = connection.settings_dict
     params = {"dbname": database["NAME"], "host": database["HOST"], "port": database["PORT"], "user": database["USER"]}
     with psycopg.connect(**params) as writer:  # a request that stamped a row and has not committed
-        writer.execute("SELECT 1")
+        writer.execute("SELECT txid_current()")  # as its first INSERT or UPDATE does
         (began,) = writer.execute("SELECT xact_start FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()
 
         assert bulk.export_run(job_id=ExportJob.objects.get().pk) == "completed"
 
         writer.rollback()
     assert ExportJob.objects.get().transaction_time <= began
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_transaction_time_stays_the_overlap_behind_the_snapshot(ehr_api, patient, kickoff, settings):
+    settings.FHIR_EXPORT_SINCE_OVERLAP_SECONDS = 30
+    api = ehr_api()
+    kickoff(api, "/fhir/$export?_type=Observation", run=False)
+    ExportJob.objects.update(status=ExportJob.Status.ACCEPTED, attempt=0, transaction_time=None, expires_at=None)
+    overlap = timedelta(seconds=30)
+    started = timezone.now()
+
+    assert bulk.export_run(job_id=ExportJob.objects.get().pk) == "completed"
+
+    assert started - overlap <= ExportJob.objects.get().transaction_time <= timezone.now() - overlap
