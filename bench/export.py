@@ -191,6 +191,7 @@ def bare_loop(database_url: str, clinic_id: int, path: Path) -> dict[str, float]
     import psycopg
     from django.conf import settings
     from psycopg.types.json import set_json_loads
+    from psycopg.types.string import TextLoader
 
     from clinic.vocabulary import BODY_REGIONS, LATERALITY
     from diary.vocabulary import IMPACT_DOMAINS, RED_FLAGS, RELIEF_MEASURES, SIDE_EFFECTS, TRIGGERS
@@ -231,6 +232,7 @@ def bare_loop(database_url: str, clinic_id: int, path: Path) -> dict[str, float]
         # The same JSON decoder the export uses: set on the connection before the cursor is made,
         # since a cursor takes its copy of the connection's loaders when it is created.
         set_json_loads(orjson.loads, conn)
+        conn.adapters.register_loader("uuid", TextLoader)  # ids as text, as the export reads them
         conn.execute("SET cursor_tuple_fraction = 1.0")  # and the same plan: every row is read
         cursor = conn.cursor(name="bare")
         cursor.itersize = 2000

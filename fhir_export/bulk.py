@@ -29,7 +29,6 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
-from psycopg.types.datetime import TimestamptzLoader
 
 from fhir_export.mapping.common import JSON
 from fhir_export.models import BackendAccessToken, ExportFile, ExportJob, UsedClientAssertion
@@ -37,11 +36,10 @@ from fhir_export.outcome import operation_outcome
 from fhir_export.search import Search, SearchError, filtered, parse_search
 from fhir_export.selectors import map_rows
 from fhir_export.sources import Source, sources_of
+from fhir_export.streaming import CHUNK_ROWS, stream
 
 logger = logging.getLogger(__name__)
 
-# Rows mapped per batch: large enough to amortise prefetches, small enough to bound memory.
-CHUNK_ROWS = 2000
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -305,32 +303,6 @@ def ignored_parameter_outcome(name: str) -> JSON:
         severity="warning",
         code="not-supported",
     )
-
-
-def stream(source: Source, qs: QuerySet[Any]) -> Iterator[Any]:
-    """A source's rows through a server-side cursor, 2,000 at a time.
-
-    Diary entries (the bulk of any export) skip model instances: the queryset's own SQL runs on a
-    psycopg named cursor with psycopg's timestamp loader and orjson for the JSON columns. For a
-    million entries Django's per-row conversion (a model, five json.loads, a time zone wrapper
-    per timestamp) had cost as much as mapping and writing them.
-    """
-    if (
-        not source.columns
-        or source.from_columns is None
-        or not (connection.vendor == "postgresql" and connection.in_atomic_block)
-    ):
-        yield from qs.iterator(chunk_size=CHUNK_ROWS)
-        return
-    sql, params = qs.values_list(*source.columns).query.sql_with_params()
-    make = source.from_columns
-    connection.ensure_connection()
-    with connection.connection.cursor(name=f"export_{source.name.replace('-', '_')}") as cursor:
-        cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
-        cursor.itersize = CHUNK_ROWS
-        cursor.execute(sql, params)
-        for values in cursor:
-            yield make(values)
 
 
 def _write_batch(files: NdjsonFiles, source: Source, rows: list[Any], today: date) -> int:

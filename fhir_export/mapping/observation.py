@@ -93,10 +93,11 @@ _IMPACT_COLUMNS = list(IMPACT_COLUMNS.items())  # in the impact-domain vocabular
 
 class DiaryRow(NamedTuple):
     """A diary entry as the export streams it: the columns the mapper reads, without a model
-    instance (Django's row conversion was half of an export's time; see fhir_export/bulk.py)."""
+    instance (Django's row conversion was half of an export's time; see fhir_export/bulk.py).
+    The ids come as the database writes them, text: the mapper only ever writes them out."""
 
-    id: UUID
-    patient_id: UUID
+    id: str
+    patient_id: str
     occurred_at: datetime
     utc_offset_minutes: int
     severity: int
