@@ -16,6 +16,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -99,7 +100,12 @@ class WrittenFile:
 
 
 class NdjsonFiles:
-    """NDJSON files of one attempt, one type at a time, split before ``max_bytes``."""
+    """NDJSON files of one attempt, one type at a time, split before ``max_bytes``.
+
+    A full file is made durable and given its final name by a thread of its own while the next
+    one is written: fsync waits for the disk, and the export need not wait with it. Only
+    complete files ever have a final name; ``finish`` waits until every one has it.
+    """
 
     def __init__(self, folder: Path, max_bytes: int) -> None:
         self.folder = folder
@@ -107,6 +113,9 @@ class NdjsonFiles:
         self.done: list[WrittenFile] = []
         self._file: Any = None
         self._current: WrittenFile | None = None
+        self._parts: dict[str, int] = {}
+        self._completing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-fsync")
+        self._completions: list[Future[WrittenFile]] = []
 
     def write(self, resource_type: str, resources: list[JSON]) -> None:
         for resource in resources:
@@ -123,24 +132,44 @@ class NdjsonFiles:
             current.size += len(line)
 
     def _open(self, resource_type: str) -> WrittenFile:
-        self.finish()
-        part = 1 + sum(1 for f in self.done if f.resource_type == resource_type)
+        self._hand_over()
+        part = self._parts[resource_type] = self._parts.get(resource_type, 0) + 1
         name = f"{resource_type}-{part}.ndjson"
         self._current = WrittenFile(resource_type, part, f"{self.folder.parent.name}/{self.folder.name}/{name}", 0, 0)
         self._file = (self.folder / f"{name}.part").open("wb", buffering=1024 * 1024)
         return self._current
 
-    def finish(self) -> None:
-        """Close the open file and give it its final name: only complete files have one."""
+    def _hand_over(self) -> None:
+        """Give the open file, now whole, to the completing thread."""
         if self._file is None or self._current is None:
             return
-        self._file.flush()
-        os.fsync(self._file.fileno())  # on disk before its final name, so a crash cannot publish it half written
-        self._file.close()
-        final = Path(settings.FHIR_EXPORT_DIR) / self._current.path
-        (final.parent / f"{final.name}.part").replace(final)
-        self.done.append(self._current)
+        self._completions.append(self._completing.submit(_complete, self._file, self._current))
         self._file, self._current = None, None
+
+    def finish(self) -> None:
+        """Complete the open file and wait until every file is on disk under its final name."""
+        self._hand_over()
+        try:
+            self.done = [completion.result() for completion in self._completions]  # in the order written
+        finally:
+            self._completing.shutdown()
+
+    def abandon(self) -> None:
+        """Close the open file without naming it (the export failed), and let the thread end."""
+        if self._file is not None:
+            self._file.close()
+            self._file, self._current = None, None
+        self._completing.shutdown()
+
+
+def _complete(file: Any, written: WrittenFile) -> WrittenFile:
+    """Make a whole file durable, then give it its final name."""
+    file.flush()
+    os.fsync(file.fileno())  # on disk before its final name, so a crash cannot publish it half written
+    file.close()
+    final = Path(settings.FHIR_EXPORT_DIR) / written.path
+    (final.parent / f"{final.name}.part").replace(final)
+    return written
 
 
 class Heartbeat:
@@ -265,6 +294,9 @@ def export_run(*, job_id: UUID | str) -> str:
         files.finish()
         shutil.rmtree(folder.parent, ignore_errors=True)
         return "stopped"
+    except BaseException:
+        files.abandon()  # the next attempt deletes what this one left
+        raise
     finally:
         heartbeat.close()
     return _publish(job, transaction_time, files.done)
