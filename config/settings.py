@@ -103,6 +103,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     DATABASES["default"]["OPTIONS"]["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
+    # Statements run this many times on a connection are prepared once, so PostgreSQL stops
+    # planning them on every request (the token lookup, a four-table join, took longer to plan
+    # than to run). Behind a pooler that cannot carry prepared statements (PgBouncer in
+    # transaction mode before 1.21), set DATABASE_PREPARE_THRESHOLD=off.
+    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None if _prepare.lower() == "off" else int(_prepare)
 else:
     # SQLite waits for a writer instead of failing at once under concurrent requests.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
