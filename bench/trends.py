@@ -38,6 +38,9 @@ def _worker_init(database_url: str, days_ahead: int) -> None:
     # No parallel query: each worker's PostgreSQL backend does all of its work, so the CPU time
     # counted below is all of it. With a worker per core there is no idle core to lend anyway.
     os.environ["PGOPTIONS"] = "-c max_parallel_workers_per_gather=0"
+    # Alerts the signals raise are queued for notification, as in production, not sent by the
+    # worker itself (without a broker it would run each notification inline, on commit).
+    os.environ["CELERY_BROKER_URL"] = "memory://localhost/"
     if days_ahead:
         # The next night: every patient's running week and month, and every event window still
         # open, have a new "today" and are reshaped, as they are each night in production.
@@ -99,7 +102,7 @@ def single_patient(count: int) -> list[float]:
     # Without a broker the upload would run the recompute itself, on commit (the embedded mode);
     # here it goes to an in-memory queue, and the recompute is timed on its own.
     app.conf.task_always_eager = False
-    app.conf.broker_url = "memory://"
+    app.conf.broker_url = "memory://localhost/"
 
     timings = []
     patients = list(Patient.objects.order_by("?")[:count])
