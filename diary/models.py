@@ -2,11 +2,20 @@
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from functools import cache
 
 from django.db import models
 from django.db.models import Q
 
 from clinic.models import Clinic, Patient, User
+
+
+@cache
+def utc_offset(minutes: int) -> timezone:
+    """The fixed offset a phone reported, as a tzinfo made once per offset (uploads and exports
+    convert every entry's time to its own offset)."""
+    return timezone(timedelta(minutes=minutes))
+
 
 # Real UTC offsets run from -12:00 to +14:00.
 MIN_UTC_OFFSET_MINUTES = -12 * 60
@@ -86,7 +95,7 @@ class DiaryEntry(models.Model):
     @property
     def local_occurred_at(self) -> datetime:
         """When it happened, in the offset the phone reported."""
-        return self.occurred_at.astimezone(timezone(timedelta(minutes=self.utc_offset_minutes)))
+        return self.occurred_at.astimezone(utc_offset(self.utc_offset_minutes))
 
     @property
     def impact(self) -> dict[str, int]:

@@ -13,7 +13,7 @@ with ``derivedFrom`` naming every diary entry it was computed from.
 """
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -22,7 +22,7 @@ import orjson
 from clinic.clinical_rules import gas_t_score
 from clinic.models import GoalRating
 from clinic.vocabulary import BODY_REGIONS, ORAL_DRUGS, ORTHOTIC_DEVICES, THERAPY_ACTIVITIES, Vocabulary
-from diary.models import IMPACT_COLUMNS, AdherenceLog, DiaryEntry, TrendSummary
+from diary.models import IMPACT_COLUMNS, AdherenceLog, DiaryEntry, TrendSummary, utc_offset
 from diary.vocabulary import IMPACT_DOMAINS, RED_FLAGS, RELIEF_MEASURES, SIDE_EFFECTS, TRIGGERS
 from fhir_export.mapping.common import (
     CACHES,
@@ -48,7 +48,6 @@ from fhir_export.vocabulary import (
 # A diary entry's components repeat a few hundred distinct shapes (a trigger, a relief measure
 # and how much it helped, ...). Building each once and sharing it is what lets an export map
 # tens of thousands of entries a second; mapped dicts are read-only (see common.py).
-_offsets: dict[int, timezone] = {}
 
 
 class _Built(dict[Any, Any]):
@@ -132,11 +131,8 @@ def diary_row(values: Sequence[Any]) -> DiaryRow:
 
 
 def _local_time(entry: DiaryEntry | DiaryRow) -> str:
-    """``DiaryEntry.local_occurred_at``, with the offset's tzinfo made once per offset."""
-    zone = _offsets.get(entry.utc_offset_minutes)
-    if zone is None:
-        zone = _offsets.setdefault(entry.utc_offset_minutes, timezone(timedelta(minutes=entry.utc_offset_minutes)))
-    return entry.occurred_at.astimezone(zone).isoformat()
+    """``DiaryEntry.local_occurred_at``, for a model instance or a streamed row."""
+    return entry.occurred_at.astimezone(utc_offset(entry.utc_offset_minutes)).isoformat()
 
 
 def diary_observation(entry: DiaryEntry | DiaryRow) -> JSON:
