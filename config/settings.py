@@ -6,6 +6,7 @@ and then must also set a real ``SECRET_KEY`` and ``ALLOWED_HOSTS``; the service 
 start otherwise. Every variable is listed in the README.
 """
 
+from importlib.metadata import version
 from pathlib import Path
 
 import environ
@@ -339,7 +340,7 @@ SPECTACULAR_SETTINGS = {
         "`Authorization: Bearer <token>`: staff tokens come from `POST /api/v1/auth/token`, "
         "patient tokens from `POST /api/v1/auth/enroll`. Errors are `application/problem+json`."
     ),
-    "VERSION": "1.0.0",
+    "VERSION": version("spasticity-clinic"),
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,5 +1,7 @@
 """The CapabilityStatement, generated from the tables that drive search and export."""
 
+from importlib.metadata import version
+
 from django.conf import settings
 
 from fhir_export.auth import token_url
@@ -8,8 +10,8 @@ from fhir_export.search import PARAMETERS, includes
 from fhir_export.sources import RESOURCE_TYPES
 
 BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
-SOFTWARE_VERSION = "1.0.0"
-RELEASED = "2026-11-27"
+SOFTWARE_VERSION = version("spasticity-clinic")  # pyproject.toml's, so the two never disagree
+RELEASED = "2026-12-01"  # when this CapabilityStatement last changed
 
 
 def _resource(resource_type: str) -> JSON:
