@@ -107,9 +107,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Statements run this many times on a connection are prepared once, so PostgreSQL stops
     # planning them on every request (the token lookup, a four-table join, took longer to plan
     # than to run). Behind a pooler that cannot carry prepared statements (PgBouncer in
-    # transaction mode before 1.21), set DATABASE_PREPARE_THRESHOLD=off.
-    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
-    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None if _prepare.lower() == "off" else int(_prepare)
+    # transaction mode without max_prepared_statements), set DATABASE_PREPARE_THRESHOLD=off.
+    # A prepared statement fails once a migration changes a column's type under it: restart the
+    # processes after migrating, as every deploy does.
+    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5").strip().lower()
+    if _prepare in ("", "off", "none", "false", "no"):
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
+    elif _prepare.isascii() and _prepare.isdigit():
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(_prepare)
+    else:
+        raise ImproperlyConfigured("DATABASE_PREPARE_THRESHOLD is a whole number of runs, or off.")
 else:
     # SQLite waits for a writer instead of failing at once under concurrent requests.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
@@ -245,7 +252,7 @@ FHIR_EXPORT_MAX_ATTEMPTS = env.int("FHIR_EXPORT_MAX_ATTEMPTS", default=3)
 # An export task renews its lease while it writes; a lease this old means its worker died.
 FHIR_EXPORT_LEASE_SECONDS = env.int("FHIR_EXPORT_LEASE_SECONDS", default=120)
 # How far transactionTime stays behind the export's snapshot (fhir_export.bulk.snapshot_time).
-FHIR_EXPORT_SINCE_OVERLAP_SECONDS = env.int("FHIR_EXPORT_SINCE_OVERLAP_SECONDS", default=2)
+FHIR_EXPORT_SINCE_OVERLAP_SECONDS = env.int("FHIR_EXPORT_SINCE_OVERLAP_SECONDS", default=60)
 # Below the broker's visibility timeout, so a task is never redelivered while it still runs.
 FHIR_EXPORT_TIME_LIMIT_SECONDS = env.int("FHIR_EXPORT_TIME_LIMIT_SECONDS", default=3000)
 # Observation bundles are rebuilt once changes have been quiet for this long.

@@ -140,7 +140,12 @@ class NdjsonFiles:
         return self._current
 
     def _hand_over(self) -> None:
-        """Give the open file, now whole, to the completing thread."""
+        """Give the open file, now whole, to the completing thread (and stop at once if completing
+        an earlier one failed, a full disk say, rather than write the rest for nothing)."""
+        for completion in self._completions:
+            error = completion.exception() if completion.done() else None
+            if error is not None:
+                raise error
         if self._file is None or self._current is None:
             return
         self._completions.append(self._completing.submit(_complete, self._file, self._current))
@@ -153,23 +158,38 @@ class NdjsonFiles:
             self.done = [completion.result() for completion in self._completions]  # in the order written
         finally:
             self._completing.shutdown()
+        # The new names are entries of the attempt's folder, itself new in the job's: those are on
+        # disk too before the manifest names the files.
+        for folder in (self.folder, self.folder.parent):
+            _fsync_folder(folder)
 
     def abandon(self) -> None:
-        """Close the open file without naming it (the export failed), and let the thread end."""
+        """Close the open file without naming it (the export stopped or failed); files waiting to
+        be completed are dropped too. Whatever is left goes with the attempt's folder."""
         if self._file is not None:
             self._file.close()
             self._file, self._current = None, None
-        self._completing.shutdown()
+        self._completing.shutdown(cancel_futures=True)
 
 
 def _complete(file: Any, written: WrittenFile) -> WrittenFile:
     """Make a whole file durable, then give it its final name."""
-    file.flush()
-    os.fsync(file.fileno())  # on disk before its final name, so a crash cannot publish it half written
-    file.close()
+    try:
+        file.flush()
+        os.fsync(file.fileno())  # on disk before its final name, so a crash cannot publish it half written
+    finally:
+        file.close()
     final = Path(settings.FHIR_EXPORT_DIR) / written.path
     (final.parent / f"{final.name}.part").replace(final)
     return written
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class Heartbeat:
@@ -232,25 +252,27 @@ def snapshot() -> Iterator[None]:
 
 
 def snapshot_time() -> datetime:
-    """The export's transactionTime, as the snapshot's first query: what changed up to it is in the
-    files, what changed after is left for the next ``_since`` export.
+    """The export's transactionTime, taken by the snapshot's first query: what changed up to it
+    is in the files, what changed after is left for the next ``_since`` export.
 
-    Not quite the moment the snapshot is taken: a row is stamped (``updated_at``, the web
-    server's clock) before its transaction commits, so a write in flight then may carry an
-    earlier time yet be invisible to the snapshot, and a ``_since`` export from that moment would
-    never deliver it. So the time is no later than the start of any other transaction that has
-    written and not yet committed (read-only ones, such as other exports, hold nothing back),
-    and ``FHIR_EXPORT_SINCE_OVERLAP_SECONDS`` earlier than the snapshot, for a row stamped an
-    instant before its statement reached the database or by a web server whose clock runs a
-    little ahead. What changed in that overlap comes in the next export: delivered twice at
-    most, never lost.
+    Not the moment the snapshot is taken, but earlier. A row's ``updated_at`` is stamped by the
+    application before its transaction commits (the web request's clock, or a nightly trend
+    task's, which stamps its rows when it starts and writes them seconds later): a write in
+    flight then carries an earlier time yet is invisible to the snapshot, and a ``_since``
+    export from that time would never deliver it. So the time is the earlier of the snapshot
+    and the start of any other transaction that has written and not committed (read-only ones,
+    such as other exports, stamp nothing), less ``FHIR_EXPORT_SINCE_OVERLAP_SECONDS`` for rows
+    stamped before their transaction began and for an application clock running behind the
+    database's. What changed in that overlap comes again in the next export: delivered twice at
+    most, never lost. Other sessions' transaction starts are visible to the same database role
+    (or to one granted pg_read_all_stats): web processes and workers share one role.
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT LEAST(statement_timestamp() - make_interval(secs => %s), ("
+            "SELECT LEAST(statement_timestamp(), ("
             "  SELECT min(xact_start) FROM pg_stat_activity"
             "  WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
-            "))",
+            ")) - make_interval(secs => %s)",
             [settings.FHIR_EXPORT_SINCE_OVERLAP_SECONDS],
         )
         (moment,) = cursor.fetchone()
@@ -291,7 +313,7 @@ def export_run(*, job_id: UUID | str) -> str:
             _write_all(job, transaction_time, files, heartbeat)
         files.finish()
     except ExportStopped:
-        files.finish()
+        files.abandon()
         shutil.rmtree(folder.parent, ignore_errors=True)
         return "stopped"
     except BaseException:

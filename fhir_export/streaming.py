@@ -5,7 +5,8 @@ server-side cursor, the worker turns them into resources, and writes NDJSON. Rea
 the other, the worker waits for PostgreSQL on every batch (about a seventh of an export of a
 million diary entries on two cores). A thread fetches the next batch while the current one
 is mapped: psycopg lets the interpreter go while it waits on the socket, and psycopg
-connections may be shared between threads. At most two batches wait, so memory stays flat.
+connections may be shared between threads. Besides the batch being mapped, at most one waits
+and one is being fetched, so memory stays flat.
 """
 
 import contextlib
@@ -14,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 from django.db import connection
 from django.db.models import QuerySet
 from psycopg.types.datetime import TimestamptzLoader
@@ -57,24 +59,35 @@ def prefetched(cursor: Any, size: int) -> Iterator[list[Any]]:
     """The cursor's rows in batches of ``size``, the next batch fetched while this one is used.
 
     An error in the fetch is raised here, in the caller's thread. When the caller stops early
-    (an export cancelled, a time limit), the fetch stops after its current batch, and the
-    cursor is left to the caller to close once the fetching thread has finished with it.
+    (an export cancelled, a time limit, an interrupt), a fetch still running is cancelled on the
+    server, and this returns only once the fetching thread is done with the cursor, so the
+    caller may close it.
     """
     batches: queue.Queue[list[Any] | BaseException] = queue.Queue(maxsize=1)
     stopping = threading.Event()
+
+    def hand_over(item: list[Any] | BaseException) -> bool:
+        """Queue ``item`` for the caller; False if the caller stopped meanwhile."""
+        while not stopping.is_set():
+            try:
+                batches.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def fetch() -> None:
         try:
             while not stopping.is_set():
                 rows = cursor.fetchmany(size)
-                batches.put(rows)
-                if len(rows) < size:
+                if not hand_over(rows) or len(rows) < size:
                     return
         except BaseException as exc:  # handed to the caller's thread, which raises it
-            batches.put(exc)
+            hand_over(exc)
 
     fetcher = threading.Thread(target=fetch, name="export-prefetch", daemon=True)
     fetcher.start()
+    finished = False
     try:
         while True:
             batch = batches.get()
@@ -83,10 +96,12 @@ def prefetched(cursor: Any, size: int) -> Iterator[list[Any]]:
             if batch:
                 yield batch
             if len(batch) < size:
+                finished = True
                 return
     finally:
         stopping.set()
-        while fetcher.is_alive():  # take what it is trying to hand over, so it sees the stop
-            with contextlib.suppress(queue.Empty):
-                batches.get(timeout=0.05)
+        if not finished and fetcher.is_alive():
+            # A FETCH over a sparse _since filter can take as long as a table scan: stop it.
+            with contextlib.suppress(psycopg.Error):  # a connection already gone has nothing to cancel
+                cursor.connection.cancel_safe()
         fetcher.join()

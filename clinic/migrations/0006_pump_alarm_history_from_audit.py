@@ -22,7 +22,10 @@ def alarm_history_from_audit(apps, schema_editor):
     for event in updates.iterator():
         if "alarm_ml" in event.detail:
             changes[event.resource_id].append(event)
-    for pump in ItbPump.objects.select_related("patient").iterator():
+    # A pump with a history already (a database that built it under an earlier numbering of
+    # these migrations) keeps it: this runs once per pump.
+    done = set(ItbAlarmSetting.objects.values_list("pump_id", flat=True))
+    for pump in ItbPump.objects.select_related("patient").exclude(pk__in=done).iterator():
         pump_changes = changes.get(str(pump.pk), [])
         first = pump_changes[0].detail["alarm_ml"][0] if pump_changes else pump.alarm_ml
         previous = ItbAlarmSetting.objects.create(

@@ -504,9 +504,10 @@ def test_a_worker_on_postgresql_takes_the_transaction_time_in_its_own_snapshot(e
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_the_transaction_time_is_no_later_than_a_write_still_in_flight(ehr_api, patient, kickoff):
+def test_the_transaction_time_is_the_overlap_before_a_write_still_in_flight(ehr_api, patient, kickoff, settings):
     import psycopg
 
+    settings.FHIR_EXPORT_SINCE_OVERLAP_SECONDS = 10
     api = ehr_api()
     kickoff(api, "/fhir/$export?_type=Observation", run=False)
     ExportJob.objects.update(status=ExportJob.Status.ACCEPTED, attempt=0, transaction_time=None, expires_at=None)
@@ -519,7 +520,7 @@ def test_the_transaction_time_is_no_later_than_a_write_still_in_flight(ehr_api, 
         assert bulk.export_run(job_id=ExportJob.objects.get().pk) == "completed"
 
         writer.rollback()
-    assert ExportJob.objects.get().transaction_time <= began
+    assert ExportJob.objects.get().transaction_time <= began - timedelta(seconds=10)
 
 
 @pytest.mark.postgres

@@ -1,7 +1,9 @@
 """Export rows are fetched a batch ahead, in order, and a failed fetch fails the export."""
 
 import threading
+import time
 
+import psycopg
 import pytest
 from django.db import connection, transaction
 
@@ -10,11 +12,17 @@ from tests.fhir_export.conftest import diary_entry
 
 
 class ListCursor:
-    """What ``prefetched`` needs of a psycopg cursor, over a list; it can fail on a given fetch."""
+    """What ``prefetched`` needs of a psycopg cursor, over a list; it can fail on a given fetch,
+    and records whether the query was cancelled (``connection.cancel_safe``)."""
 
     def __init__(self, rows: list[int], fail_on_fetch: int | None = None) -> None:
         self.rows, self.fail_on_fetch, self.fetches = rows, fail_on_fetch, 0
         self.threads: set[str] = set()
+        self.cancelled = False
+        self.connection = self
+
+    def cancel_safe(self) -> None:
+        self.cancelled = True
 
     def fetchmany(self, size: int) -> list[int]:
         self.fetches += 1
@@ -30,6 +38,7 @@ def test_batches_come_in_order_and_the_last_may_be_short():
 
     assert list(prefetched(cursor, 3)) == [[0, 1, 2], [3, 4, 5], [6]]
     assert cursor.threads == {"export-prefetch"}
+    assert not cursor.cancelled
 
 
 def test_a_count_that_divides_evenly_ends_after_the_empty_fetch():
@@ -52,6 +61,7 @@ def test_a_caller_that_stops_early_stops_the_fetching():
     batches.close()
 
     assert cursor.fetches <= 3  # the batch in use, the one waiting, at most one being fetched
+    assert cursor.cancelled
     assert not any(t.name == "export-prefetch" for t in threading.enumerate())
 
 
@@ -67,3 +77,26 @@ def test_a_server_side_cursor_is_read_a_batch_ahead(patient):
 
     assert [len(b) for b in batches] == [2, 2, 1]
     assert {row[0] for batch in batches for row in batch} == entries
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_fetch_still_running_when_the_caller_stops_is_cancelled_on_the_server():
+    status = psycopg.pq.TransactionStatus
+    with transaction.atomic():
+        transaction.set_rollback(True)
+        connection.ensure_connection()
+        raw = connection.connection
+        with raw.cursor(name="slow_fetch") as cursor:
+            # Rows after the second take a minute each: the fetch of the next batch is slow.
+            cursor.execute("SELECT g, pg_sleep(CASE WHEN g > 2 THEN 60 ELSE 0 END) FROM generate_series(1, 10) g")
+            batches = prefetched(cursor, 2)
+            assert len(next(batches)) == 2
+            for _ in range(200):  # until the fetch of the next batch is running on the server
+                if raw.info.transaction_status == status.ACTIVE:
+                    break
+                time.sleep(0.01)
+
+            batches.close()
+
+            assert raw.info.transaction_status == status.INERROR  # the FETCH was cancelled
